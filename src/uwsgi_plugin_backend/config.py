@@ -1,0 +1,150 @@
+"""The project's configuration: ``[project]`` and ``[tool.uwsgi-plugin]`` of
+pyproject.toml, plus the backend's own config settings (``-C uwsgi=PATH``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+from .errors import BackendError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - scikit-build-core depends on tomli there
+    import tomli as tomllib
+
+TABLE = "tool.uwsgi-plugin"
+ConfigSettings = Mapping[str, Union[str, Sequence[str]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One key of ``[tool.uwsgi-plugin]``; the README's reference is made from these."""
+
+    key: str
+    kind: type  # str, or list for a list of strings
+    default: str
+    help: str
+
+
+OPTIONS = (
+    Option("plugins", list, '["."]', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."),
+    Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`."),
+    Option("uwsgi", str, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. `-C uwsgi=PATH` and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence."),
+)
+
+# Config settings (-C KEY=VALUE) this backend reads itself; all others go to scikit-build-core.
+OWN_SETTINGS = ("uwsgi",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectConfig:
+    root: Path
+    pyproject: dict[str, Any]
+    name: str
+    package: str
+    plugin_dirs: tuple[Path, ...]
+    uwsgi: str | None
+
+    @property
+    def project(self) -> dict[str, Any]:
+        return self.pyproject.get("project", {})
+
+
+def load_pyproject(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise BackendError(f"no pyproject.toml in {root}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BackendError(f"{path} is not valid TOML: {error}") from None
+
+
+def _describe(value: object) -> str:
+    kinds = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
+    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
+
+
+def _check_table(table: object) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise BackendError(f"[{TABLE}] must be a table, got {_describe(table)}")
+    known = {option.key: option for option in OPTIONS}
+    for key, value in table.items():
+        option = known.get(key)
+        if option is None:
+            raise BackendError(
+                f"unknown key {key!r} in [{TABLE}] of pyproject.toml; "
+                f"known keys: {', '.join(sorted(known))}"
+            )
+        if option.kind is list:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise BackendError(f"{TABLE}.{key} must be a list of strings, got {_describe(value)}")
+        elif not isinstance(value, option.kind):
+            raise BackendError(f"{TABLE}.{key} must be a string, got {_describe(value)}")
+    return table
+
+
+def default_package(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _plugin_dirs(root: Path, entries: list[str]) -> tuple[Path, ...]:
+    if not entries:
+        raise BackendError(f"{TABLE}.plugins is empty; list at least one directory holding uwsgiplugin.py")
+    dirs = []
+    for entry in entries:
+        path = (root / entry).resolve()
+        if Path(entry).is_absolute() or not path.is_relative_to(root.resolve()):
+            raise BackendError(
+                f"{TABLE}.plugins entry {entry!r} is outside the project; "
+                "give a directory relative to pyproject.toml, inside the project"
+            )
+        if not path.is_dir():
+            raise BackendError(f"{TABLE}.plugins entry {entry!r}: no such directory {path}")
+        dirs.append(path)
+    return tuple(dirs)
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Read and validate pyproject.toml in ``root``."""
+    pyproject = load_pyproject(root)
+    project = pyproject.get("project")
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        raise BackendError("pyproject.toml has no [project] table with a name; add [project] name = \"...\"")
+    table = _check_table(pyproject.get("tool", {}).get("uwsgi-plugin", {}))
+    package = table.get("package") or default_package(project["name"])
+    if not package.isidentifier():
+        raise BackendError(
+            f"{TABLE}.package {package!r} is not a valid Python package name; "
+            "set package = \"some_name\" in [tool.uwsgi-plugin]"
+        )
+    return ProjectConfig(
+        root=root,
+        pyproject=pyproject,
+        name=project["name"],
+        package=package,
+        plugin_dirs=_plugin_dirs(root, table.get("plugins", ["."])),
+        uwsgi=table.get("uwsgi"),
+    )
+
+
+def setting_values(config_settings: ConfigSettings | None, key: str) -> list[str]:
+    """All values given for one config setting (-C KEY=V may repeat)."""
+    value = (config_settings or {}).get(key)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def foreign_settings(config_settings: ConfigSettings | None) -> dict[str, str | list[str]]:
+    """The config settings meant for scikit-build-core (all but ours)."""
+    return {
+        key: value if isinstance(value, str) else list(value)
+        for key, value in (config_settings or {}).items()
+        if key not in OWN_SETTINGS
+    }

@@ -1,0 +1,46 @@
+"""The ``uwsgi.plugins`` entry points a plugin project must declare (PEP 621:
+the backend adds no metadata the author did not declare)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ProjectConfig
+from .errors import BackendError
+
+GROUP = "uwsgi.plugins"
+
+
+def user_package_dir(config: ProjectConfig) -> Path | None:
+    """The project's own import package, where scikit-build-core would find it."""
+    for base in ("src", "python", "."):
+        candidate = config.root / base / config.package
+        if (candidate / "__init__.py").is_file():
+            return candidate
+    return None
+
+
+def check_entry_points(config: ProjectConfig, plugin_names: list[str]) -> None:
+    """Fail, with the exact lines to add, unless every plugin has its entry point."""
+    project = config.project
+    if "entry-points" in project.get("dynamic", []):
+        return
+    declared = project.get("entry-points", {}).get(GROUP, {})
+    missing = [name for name in plugin_names if name not in declared]
+    if missing:
+        lines = "\n".join(f'{name} = "{config.package}:plugin_dir"' for name in missing)
+        header = f'[project.entry-points."{GROUP}"]'
+        raise BackendError(
+            f"pyproject.toml declares no {GROUP!r} entry point for the plugin(s) {', '.join(missing)}; "
+            f"installed plugins are found through it. Add to pyproject.toml:\n\n{header}\n{lines}\n"
+        )
+    own = user_package_dir(config)
+    if own is None:
+        return
+    for name in plugin_names:
+        if declared[name] == f"{config.package}:plugin_dir" and "plugin_dir" not in (own / "__init__.py").read_text():
+            raise BackendError(
+                f"entry point {name} = \"{config.package}:plugin_dir\" needs plugin_dir in your own "
+                f"{own / '__init__.py'}; add the line\n\nfrom ._uwsgi_plugin import plugin_dir\n\n"
+                f"or point the entry point at \"{config.package}._uwsgi_plugin:plugin_dir\""
+            )

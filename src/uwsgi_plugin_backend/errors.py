@@ -1,0 +1,34 @@
+"""One error type for everything a user can fix, and the wrapper that turns it
+into a single ``uwsgi-plugin-backend: error: ...`` message instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BackendError(Exception):
+    """A problem the user can fix; the message says what, where and how."""
+
+
+def log(message: str) -> None:
+    """One line of build log; pip shows it with -v or when the build fails."""
+    print(f"uwsgi-plugin-backend: {message}", file=sys.stderr, flush=True)
+
+
+def reports_errors(hook: F) -> F:
+    """Make a PEP 517 hook end a BackendError with one message and exit status 1."""
+
+    @functools.wraps(hook)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(*args, **kwargs)
+        except BackendError as error:
+            sys.stdout.flush()
+            print(f"\nuwsgi-plugin-backend: error: {error}\n", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]

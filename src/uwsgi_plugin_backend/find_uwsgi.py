@@ -1,0 +1,93 @@
+"""Choose the uwsgi binary a plugin is built for, in the order DESIGN.md gives:
+``-C uwsgi=PATH``, ``UWSGI_PLUGIN_BACKEND_UWSGI``, ``tool.uwsgi-plugin.uwsgi``,
+the uwsgi beside the interpreter running the build, then PATH."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .config import TABLE
+from .errors import BackendError
+
+ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
+
+HOW_TO_NAME_ONE = (
+    "Name the uwsgi to build for in one of three ways:\n"
+    "  pip wheel . -C uwsgi=/path/to/uwsgi        (config setting; python -m build -C uwsgi=...)\n"
+    f"  {ENV_VAR}=/path/to/uwsgi       (environment variable)\n"
+    f"  [{TABLE}] uwsgi = \"/path/to/uwsgi\"   (pyproject.toml)\n"
+    "or install one where the build looks: pip install uwsgi"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChosenUwsgi:
+    path: Path
+    reason: str
+
+
+def _resolve_named(name: str, base: Path, source: str) -> ChosenUwsgi:
+    """A path (relative to ``base``) or a bare command name looked up on PATH."""
+    if os.sep in name:
+        path = (base / name).expanduser()
+        if not path.is_file():
+            raise BackendError(f"the uwsgi named by {source} does not exist: {path}\n{HOW_TO_NAME_ONE}")
+        if not os.access(path, os.X_OK):
+            raise BackendError(f"the uwsgi named by {source} is not executable: {path}; chmod +x it or name another")
+        return ChosenUwsgi(path.absolute(), f"named by {source}")
+    found = shutil.which(name)
+    if found is None:
+        raise BackendError(f"the uwsgi named by {source} ({name!r}) is not on PATH\n{HOW_TO_NAME_ONE}")
+    return ChosenUwsgi(Path(found), f"named by {source} ({name!r}), found on PATH")
+
+
+def interpreter_bin_dirs() -> list[Path]:
+    """Where a uwsgi installed with the running interpreter's pip lives.
+
+    Not resolved: a virtual environment's python is a symlink to the base one,
+    and it is the environment's own bin/ we want. VIRTUAL_ENV covers frontends
+    such as ``python -m build`` that run the backend in an environment of their own.
+    """
+    dirs = [Path(sys.executable).parent, Path(sys.prefix) / "bin"]
+    if os.environ.get("VIRTUAL_ENV"):
+        dirs.append(Path(os.environ["VIRTUAL_ENV"]) / "bin")
+    unique: list[Path] = []
+    for directory in dirs:
+        if directory not in unique:
+            unique.append(directory)
+    return unique
+
+
+def find_uwsgi(setting_values: list[str], pyproject_value: str | None, project_root: Path) -> ChosenUwsgi:
+    """Return the one uwsgi binary to build for, and why it was chosen."""
+    if len(setting_values) > 1:
+        raise BackendError(
+            f"-C uwsgi was given {len(setting_values)} times ({', '.join(setting_values)}); "
+            "this version builds for one uwsgi per wheel: give -C uwsgi once"
+        )
+    if setting_values:
+        return _resolve_named(setting_values[0], Path.cwd(), "-C uwsgi")
+    if os.environ.get(ENV_VAR):
+        return _resolve_named(os.environ[ENV_VAR], Path.cwd(), f"${ENV_VAR}")
+    if pyproject_value:
+        return _resolve_named(pyproject_value, project_root, f"{TABLE}.uwsgi in pyproject.toml")
+    looked = []
+    for directory in interpreter_bin_dirs():
+        candidate = directory / "uwsgi"
+        looked.append(str(candidate))
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return ChosenUwsgi(candidate, f"installed beside the interpreter {sys.executable}")
+    found = shutil.which("uwsgi")
+    if found:
+        return ChosenUwsgi(Path(found), "found on PATH")
+    looked.append(f"PATH ({os.environ.get('PATH', '')})")
+    raise BackendError(
+        "no uwsgi binary found to build the plugin for.\nLooked in:\n  "
+        + "\n  ".join(looked)
+        + "\n"
+        + HOW_TO_NAME_ONE
+    )

@@ -1,0 +1,79 @@
+"""The build kit every uwsgi binary carries: ``--dot-h``, ``--config-py``,
+``--cflags`` and ``--version``, read from the binary itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from .errors import BackendError
+
+VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class UwsgiKit:
+    binary: Path
+    version: str
+    cflags: str
+    dot_h: bytes
+    config_py: bytes
+
+    def write(self, directory: Path) -> None:
+        """Lay out the kit as ``uwsgi --build-plugin`` does in .uwsgi_plugins_builder/."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "uwsgi.h").write_bytes(self.dot_h)
+        (directory / "uwsgiconfig.py").write_bytes(self.config_py)
+
+
+def quiet_uwsgi_env() -> dict[str, str]:
+    """The environment without UWSGI_* variables, which uwsgi reads as options."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_")}
+
+
+def _ask(binary: Path, flag: str) -> bytes:
+    try:
+        result = subprocess.run(
+            [str(binary), flag],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=quiet_uwsgi_env(),
+            timeout=60,
+        )
+    except OSError as error:
+        raise BackendError(f"cannot run {binary} {flag}: {error.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"{binary} {flag} did not answer within 60 s; is it really a uwsgi binary?") from None
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace").strip()
+        raise BackendError(
+            f"{binary} {flag} failed with exit status {result.returncode}: {stderr or 'no output'}; "
+            "name a working uwsgi binary (-C uwsgi=PATH)"
+        )
+    return result.stdout
+
+
+def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:
+    shown = output.decode(errors="replace").strip()[:200] or "nothing"
+    return BackendError(
+        f"{binary} is not a uwsgi binary: `{binary.name} {flag}` printed {shown!r}, "
+        "where uwsgi prints its build kit. Name a real uwsgi (pip install uwsgi; -C uwsgi=PATH)"
+    )
+
+
+def read_kit(binary: Path) -> UwsgiKit:
+    """Ask ``binary`` for its build kit; fail clearly when it is no uwsgi."""
+    version = _ask(binary, "--version").decode(errors="replace").strip()
+    if not VERSION_PATTERN.match(version):
+        raise _not_uwsgi(binary, "--version", version.encode())
+    config_py = _ask(binary, "--config-py")
+    if b"def build_plugin" not in config_py:
+        raise _not_uwsgi(binary, "--config-py", config_py)
+    dot_h = _ask(binary, "--dot-h")
+    if b"struct uwsgi_plugin" not in dot_h:
+        raise _not_uwsgi(binary, "--dot-h", dot_h)
+    cflags = _ask(binary, "--cflags").decode().strip()
+    return UwsgiKit(binary=binary, version=version, cflags=cflags, dot_h=dot_h, config_py=config_py)

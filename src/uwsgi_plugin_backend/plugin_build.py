@@ -1,0 +1,108 @@
+"""The uwsgi-embedded build of one plugin directory, out of tree.
+
+The plugin directory is copied into the build directory and the binary's own
+uwsgiconfig.py runs there, as ``uwsgi --build-plugin .`` would in the plugin
+directory. The copy keeps the source tree untouched whatever the build writes
+(uwsgiconfig.py writes BINARY_LIST objects and the .so beside the sources),
+keeps paths with spaces out of uwsgiconfig.py's shell command lines, and puts
+the extracted uwsgi.h at ``../../uwsgi.h``, where plugins written for uWSGI's
+own source tree look for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import BackendError, log
+from .kit import quiet_uwsgi_env
+
+DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltPlugin:
+    name: str
+    shared_object: Path
+
+
+def _is_virtualenv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file()
+
+
+def copy_plugin_dir(source: Path, target: Path, skip: Path) -> None:
+    """Copy the plugin directory, leaving out dot-files, caches, virtual
+    environments and the build directory itself (when it lies inside)."""
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        here = Path(directory)
+        return [
+            name
+            for name in names
+            if name.startswith(".")
+            or name == "__pycache__"
+            or (here / name).resolve() == skip
+            or _is_virtualenv(here / name)
+        ]
+
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+
+
+def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None) -> Path:
+    """Lay out ``work`` so that the plugin's copy sits two levels below uwsgi.h."""
+    tree = work / "tree"
+    plugin_copy = tree / "plugins" / "plugin"
+    copy_plugin_dir(plugin_source, plugin_copy, skip=work.resolve())
+    if kit_dir is not None:
+        (tree / "uwsgi.h").symlink_to(kit_dir / "uwsgi.h")
+        (plugin_copy / ".uwsgi_plugins_builder").symlink_to(kit_dir, target_is_directory=True)
+    return plugin_copy
+
+
+def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cflags: str = "") -> tuple[Path, str]:
+    """Check (and with a kit, build) a fresh copy of the plugin; return the copy and NAME."""
+    plugin_copy = _prepare_tree(plugin_source, work, kit_dir)
+    result_file = work / "check.json"
+    env = quiet_uwsgi_env()
+    env["UWSGI_PLUGINS_BUILDER_CFLAGS"] = cflags
+    mode, uwsgiconfig = ("build", str(kit_dir / "uwsgiconfig.py")) if kit_dir else ("check", "-")
+    process = subprocess.run(
+        [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file)],
+        cwd=plugin_copy,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    check = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if check.get("error"):
+        raise BackendError(check["error"])
+    if process.returncode != 0 or not check.get("name"):
+        raise BackendError(
+            f"building the plugin in {plugin_source} failed (exit status {process.returncode}); "
+            "uwsgiconfig.py and the compiler said (source paths are relative to that directory):\n"
+            f"{process.stdout.rstrip()}"
+        )
+    return plugin_copy, check["name"]
+
+
+def plugin_name(plugin_source: Path, work: Path) -> str:
+    """Check the plugin's uwsgiplugin.py and return its NAME, compiling nothing."""
+    return _run_driver(plugin_source, work)[1]
+
+
+def build_plugin(kit_dir: Path, cflags: str, plugin_source: Path, work: Path) -> BuiltPlugin:
+    """Build the plugin in ``plugin_source`` with the kit in ``kit_dir`` inside ``work``."""
+    log(f"building the plugin in {plugin_source}")
+    plugin_copy, name = _run_driver(plugin_source, work, kit_dir, cflags)
+    shared_object = plugin_copy / f"{name}_plugin.so"
+    if not shared_object.is_file():
+        raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
+    log(f"built {shared_object.name}")
+    return BuiltPlugin(name=name, shared_object=shared_object)
