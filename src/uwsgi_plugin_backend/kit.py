@@ -57,10 +57,11 @@ def _ask(binary: Path, flag: str) -> bytes:
 
 
 def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:
-    shown = output.decode(errors="replace").strip()[:200] or "nothing"
+    lines = output.decode(errors="replace").strip().splitlines()
+    shown = repr(lines[0][:120]) if lines else "nothing"
     return BackendError(
-        f"{binary} is not a uwsgi binary: `{binary.name} {flag}` printed {shown!r}, "
-        "where uwsgi prints its build kit. Name a real uwsgi (pip install uwsgi; -C uwsgi=PATH)"
+        f"{binary} is not a uwsgi binary: `{binary.name} {flag}` printed {shown}, "
+        "not what uwsgi prints. Name a real uwsgi binary (pip install uwsgi; -C uwsgi=PATH)"
     )
 
 

@@ -89,6 +89,8 @@ def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cf
             "uwsgiconfig.py and the compiler said (source paths are relative to that directory):\n"
             f"{process.stdout.rstrip()}"
         )
+    for line in process.stdout.splitlines():
+        log(f"  {line}")
     return plugin_copy, check["name"]
 
 

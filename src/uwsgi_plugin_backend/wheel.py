@@ -106,6 +106,8 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
     log(f"uWSGI {kit.version}; its build kit read from the binary")
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         work = Path(tmp)
+        # Checked before compiling: a missing declaration is known without a compiler.
+        check_entry_points(config, plugin_names(config, work))
         kit_dir = work / "kit"
         kit.write(kit_dir)
         plugins = [
@@ -113,7 +115,6 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
             for index, source in enumerate(config.plugin_dirs)
         ]
         _check_unique(plugins)
-        check_entry_points(config, [plugin.name for plugin in plugins])
         staging = work / "staging" / config.package
         _stage_package(config, kit, plugins, staging)
         settings = {**skbuild_settings(config_settings), **_package_settings(config, staging)}

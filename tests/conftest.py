@@ -1,0 +1,152 @@
+"""Shared fixtures: real virtual environments, real uwsgi binaries, real frontends."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_plugin"
+PACKAGES = Path(__file__).resolve().parent / "packages"
+
+
+def run(cmd: list[str | Path], check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command, output captured as text; on unexpected failure show it all."""
+    result = subprocess.run(
+        [str(part) for part in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"command failed ({result.returncode}): {cmd}\n{result.stdout}")
+    return result
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment with no virtual environment activated and no uwsgi named."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UWSGI_PLUGIN_BACKEND_UWSGI", "PYTHONPATH")}
+    env.update(extra)
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class Venv:
+    root: Path
+
+    @property
+    def python(self) -> Path:
+        return self.root / "bin" / "python"
+
+    @property
+    def uwsgi(self) -> Path:
+        return self.root / "bin" / "uwsgi"
+
+    def pip(self, *args: str | Path, **kwargs) -> subprocess.CompletedProcess:
+        return run([self.python, "-m", "pip", *args], env=clean_env(), **kwargs)
+
+
+def make_venv(path: Path, *packages: str) -> Venv:
+    run([sys.executable, "-m", "venv", path])
+    venv = Venv(path)
+    if packages:
+        venv.pip("install", "-q", *packages)
+    return venv
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """A wheel of this backend, built from the checkout as pip would."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", house, REPO], env=clean_env())
+    return house
+
+
+@pytest.fixture(scope="session")
+def uwsgi_venv(tmp_path_factory) -> Venv:
+    """A user's virtual environment with uwsgi from pip (compiled from its sdist, then cached)."""
+    return make_venv(tmp_path_factory.mktemp("user-env") / "venv", "uwsgi")
+
+
+@pytest.fixture(scope="session")
+def pip_uwsgi(uwsgi_venv) -> Path:
+    return uwsgi_venv.uwsgi
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file and link below root with its content hash, to prove a tree unchanged."""
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            digest[key] = "link:" + os.readlink(path)
+        elif path.is_file():
+            digest[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            digest[key] = "dir"
+    return digest
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def build_wheel(project: Path, outdir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
+    """`python -m build --wheel` without isolation, with this checkout's backend."""
+    return run(
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", outdir, *args, project],
+        check=check,
+        env=env or clean_env(),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_uwsgi(uwsgi: Path, *args: str, log: Path) -> Iterator[str]:
+    """Start uwsgi on a free 127.0.0.1 port; yield its base URL; always stop it."""
+    port = free_port()
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [str(uwsgi), "--http-socket", f"127.0.0.1:{port}", "--die-on-term", *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"uwsgi exited with {process.returncode}:\n{log.read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"uwsgi did not listen on port {port}:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers.get("Content-Type"), response.read().decode()

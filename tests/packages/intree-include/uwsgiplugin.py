@@ -1,0 +1,2 @@
+NAME = 'intree'
+GCC_LIST = ['intree']

@@ -1,0 +1,108 @@
+"""Bad input: one clear message naming the fix, non-zero exit, no traceback,
+no wheel left behind, and the source tree as it was."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE, build_wheel, clean_env, copy_project, tree_digest
+
+SAMPLE_PYPROJECT = (SAMPLE / "pyproject.toml").read_text()
+
+
+def without_entry_point(project: Path) -> None:
+    text = SAMPLE_PYPROJECT.replace('[project.entry-points."uwsgi.plugins"]\nhello = "uwsgi_plugin_hello:plugin_dir"\n', "")
+    (project / "pyproject.toml").write_text(text)
+
+
+def with_table(body: str):
+    def change(project: Path) -> None:
+        (project / "pyproject.toml").write_text(SAMPLE_PYPROJECT + f"\n[tool.uwsgi-plugin]\n{body}\n")
+    return change
+
+
+def with_uwsgiplugin(text: str):
+    def change(project: Path) -> None:
+        (project / "uwsgiplugin.py").write_text(text)
+    return change
+
+
+def without_uwsgiplugin(project: Path) -> None:
+    (project / "uwsgiplugin.py").unlink()
+
+
+def with_compile_error(project: Path) -> None:
+    source = project / "hello.c"
+    source.write_text(source.read_text().replace("return UWSGI_OK;", "return UWSGI_OK  /* missing semicolon */"))
+
+
+CASES = {
+    "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: package, plugins, uwsgi"),
+    "wrong type": (with_table('plugins = "."'), r"tool.uwsgi-plugin.plugins must be a list of strings, got '\.' \(a string\)"),
+    "missing entry point": (without_entry_point, r'declares no \'uwsgi.plugins\' entry point for the plugin\(s\) hello.*\[project.entry-points."uwsgi.plugins"\]\nhello = "uwsgi_plugin_hello:plugin_dir"'),
+    "no uwsgiplugin.py": (without_uwsgiplugin, r"has no uwsgiplugin.py"),
+    "syntax error": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello'\n"), r"uwsgiplugin.py, line \d+: syntax error"),
+    "no NAME": (with_uwsgiplugin("GCC_LIST = ['hello']\n"), r"uwsgiplugin.py does not set NAME .*NAME = 'hello'"),
+    "missing source": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello', 'nothere']\n"), r"lists 'nothere' in GCC_LIST, but .*nothere.c does not exist"),
+    "compile error": (with_compile_error, r"building the plugin in .* failed .*\n(.*)hello.c:\d+:\d+: error: expected .;."),
+}
+
+
+def assert_one_clean_failure(result, project: Path, before: dict, outdir: Path, pattern: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
+    assert "Traceback" not in result.stdout, result.stdout
+    assert re.search(pattern, result.stdout, re.DOTALL), result.stdout
+    assert tree_digest(project) == before
+    assert sorted(p.name for p in outdir.iterdir()) == ["keep.txt"]
+
+
+@pytest.fixture
+def outdir(tmp_path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("the output directory's own file")
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_project(case, tmp_path, outdir, pip_uwsgi):
+    change, pattern = CASES[case]
+    project = copy_project(SAMPLE, tmp_path / "project")
+    change(project)
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert_one_clean_failure(result, project, before, outdir, pattern)
+
+
+def test_no_uwsgi_found(tmp_path, outdir):
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    empty_path = tmp_path / "empty-bin"
+    empty_path.mkdir()
+    result = build_wheel(project, outdir, check=False, env=clean_env(PATH=str(empty_path)))
+    assert_one_clean_failure(
+        result, project, before, outdir,
+        r"no uwsgi binary found(.*)Looked in:(.*)bin/uwsgi(.*)-C uwsgi=(.*)UWSGI_PLUGIN_BACKEND_UWSGI=(.*)\[tool.uwsgi-plugin\] uwsgi =",
+    )
+
+
+@pytest.mark.parametrize("how", ["config setting", "environment"])
+def test_named_binary_is_not_uwsgi(how, tmp_path, outdir):
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    if how == "config setting":
+        result = build_wheel(project, outdir, "-Cuwsgi=/bin/true", check=False)
+    else:
+        result = build_wheel(project, outdir, check=False, env=clean_env(UWSGI_PLUGIN_BACKEND_UWSGI="/bin/true"))
+    assert_one_clean_failure(result, project, before, outdir, r"/bin/true is not a uwsgi binary: `true --version` printed .*, not what uwsgi prints")
+
+
+def test_named_binary_missing(tmp_path, outdir):
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, "-Cuwsgi=/no/such/uwsgi", check=False)
+    assert_one_clean_failure(result, project, before, outdir, r"the uwsgi named by -C uwsgi does not exist: /no/such/uwsgi")

@@ -1,0 +1,129 @@
+"""The uwsgi-embedded build: faithful to `uwsgi --build-plugin`, out of tree,
+every uwsgiplugin.py feature, paths with spaces, plugins from uWSGI's tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, http_get, run, running_uwsgi, tree_digest
+
+CC_RECORDER = """#!/bin/sh
+# Record this compiler call's arguments, NUL-separated, then compile for real.
+for arg in "$@"; do printf '%s\\0' "$arg"; done > "$CC_RECORD_DIR/call-$$"
+exec gcc "$@"
+"""
+
+
+def unpack(wheel: Path, target: Path) -> Path:
+    zipfile.ZipFile(wheel).extractall(target)
+    return target
+
+
+def only_wheel(outdir: Path) -> Path:
+    [wheel] = outdir.glob("*.whl")
+    return wheel
+
+
+
+def recorded_calls(record_dir: Path) -> list[list[str]]:
+    return [path.read_bytes().decode().split("\0")[:-1] for path in sorted(record_dir.iterdir())]
+
+
+def flags_only(call: list[str]) -> list[str]:
+    """A compiler call without its source files, which sit in different places."""
+    return [arg for arg in call if not arg.endswith(".c")]
+
+
+def test_compile_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi):
+    recorder = tmp_path / "cc"
+    recorder.write_text(CC_RECORDER)
+    recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    plugin = copy_project(SAMPLE, tmp_path / "sample")
+
+    run([pip_uwsgi, "--build-plugin", plugin], cwd=tmp_path, env=clean_env(CC=str(recorder), CC_RECORD_DIR=str(theirs)))
+    build_wheel(plugin, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", env=clean_env(CC=str(recorder), CC_RECORD_DIR=str(ours)))
+
+    [their_call], [our_call] = recorded_calls(theirs), recorded_calls(ours)
+    assert flags_only(our_call) == flags_only(their_call)
+    assert "-DUWSGI_SSL" in our_call or "-DUWSGI_HAS_IFADDRS" in our_call  # the binary's own CFLAGS
+
+
+def test_source_tree_unchanged(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    assert tree_digest(project) == before
+    assert not (project / ".uwsgi_plugins_builder").exists()
+
+
+def test_every_uwsgiplugin_feature(tmp_path, pip_uwsgi):
+    project = copy_project(PACKAGES / "features", tmp_path / "features")
+    # The object and the static library GCC_LIST names, made before the build as a project would ship them.
+    run(["gcc", "-fPIC", "-c", "-x", "c", "object.c.in", "-o", "prebuilt.o"], cwd=project)
+    run(["gcc", "-fPIC", "-c", "-x", "c", "archive.c.in", "-o", "archive.o"], cwd=project)
+    run(["ar", "rcs", "libarchive.a", "archive.o"], cwd=project)
+    before = tree_digest(project)
+
+    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    assert "post_build ran for features" in result.stdout
+    assert tree_digest(project) == before
+
+    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
+    [shared_object] = site.glob("uwsgi_plugin_features/uwsgi-builds/*/features_plugin.so")
+    section = run(["objcopy", "--dump-section", f"uwsgi={tmp_path / 'section'}", shared_object, tmp_path / "copy.so"])
+    assert (tmp_path / "section").read_text() == "requires=python\n", section.stdout
+    with running_uwsgi(
+        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "features",
+        "--http-socket-modifier1", "251", log=tmp_path / "uwsgi.log",
+    ) as url:
+        assert http_get(url)[2] == "c+cc+o+a+cflags+4"
+
+
+def test_paths_with_spaces(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "a dir with spaces" / "hello plugin")
+    out = tmp_path / "out dir with spaces"
+    build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}")
+    site = unpack(only_wheel(out), tmp_path / "site with spaces")
+    [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi-builds/*/hello_plugin.so")
+    with running_uwsgi(
+        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "hello",
+        "--http-socket-modifier1", "250", log=tmp_path / "uwsgi.log",
+    ) as url:
+        assert http_get(url)[2] == "Hello from a wheel"
+
+
+def test_plugin_written_for_uwsgi_source_tree(tmp_path, pip_uwsgi):
+    project = copy_project(PACKAGES / "intree-include", tmp_path / "intree")
+    # uwsgi's own builder cannot find ../../uwsgi.h from here ...
+    theirs = run([pip_uwsgi, "--build-plugin", project], cwd=tmp_path, env=clean_env(), check=False)
+    assert theirs.returncode != 0 and "uwsgi.h" in theirs.stdout
+    # ... the backend gives it the extracted header where it looks.
+    build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
+    [shared_object] = site.glob("uwsgi_plugin_intree/uwsgi-builds/*/intree_plugin.so")
+    with running_uwsgi(
+        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "intree",
+        "--http-socket-modifier1", "252", log=tmp_path / "uwsgi.log",
+    ) as url:
+        assert http_get(url)[2] == "in-tree plugin"
+
+
+def test_build_record(tmp_path, pip_uwsgi):
+    build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
+    [record_file] = site.glob("uwsgi_plugin_hello/uwsgi-builds/*/build.json")
+    record = json.loads(record_file.read_text())
+    version = run([pip_uwsgi, "--version"]).stdout.strip()
+    cflags = run([pip_uwsgi, "--cflags"]).stdout.strip()
+    assert record["uwsgi_version"] == version
+    assert record["uwsgi_cflags"] == cflags
+    assert record["plugins"] == ["hello"]
