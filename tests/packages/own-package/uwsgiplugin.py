@@ -1,0 +1,5 @@
+NAME = 'hello'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['hello']

@@ -1,0 +1,2 @@
+NAME = 'first'
+GCC_LIST = ['first']
