@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -150,3 +150,14 @@ def running_uwsgi(uwsgi: Path, *args: str, log: Path) -> Iterator[str]:
 def http_get(url: str) -> tuple[int, str, str]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status, response.headers.get("Content-Type"), response.read().decode()
+
+
+def plugin_answer(uwsgi: Path, plugins_dir: Path | str, plugin: str, modifier1: int, log: Path, *args: str) -> str:
+    """Start uwsgi with ``plugin`` from ``plugins_dir`` required, GET / and return the body."""
+    with running_uwsgi(
+        uwsgi, "--plugins-dir", str(plugins_dir), "--need-plugin", plugin,
+        "--http-socket-modifier1", str(modifier1), *args, log=log,
+    ) as url:
+        status, _, body = http_get(url)
+        assert status == 200
+        return body

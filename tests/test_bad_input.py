@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE, build_wheel, clean_env, copy_project, tree_digest
 
 SAMPLE_PYPROJECT = (SAMPLE / "pyproject.toml").read_text()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-
-from conftest import SAMPLE, clean_env, http_get, run, running_uwsgi
+from conftest import SAMPLE, clean_env, http_get, plugin_answer, run, running_uwsgi
 
 ENTRY_POINT_DIR = (
     "from importlib.metadata import entry_points; "
@@ -46,8 +45,7 @@ def test_uwsgi_serves_greeting_from_installed_wheel(installed_sample, uwsgi_venv
     plugins_dir = run(command, env=clean_env(), cwd=tmp_path).stdout.strip()
     assert (uwsgi_venv.root / "lib").as_posix() in plugins_dir
     with running_uwsgi(
-        uwsgi_venv.uwsgi,
-        "--plugins-dir", plugins_dir, "--need-plugin", "hello",
+        uwsgi_venv.uwsgi, "--plugins-dir", plugins_dir, "--plugin", "hello",
         "--http-socket-modifier1", "250", "--hello-greeting", f"Hello via {how}",
         log=tmp_path / "uwsgi.log",
     ) as url:
@@ -56,8 +54,4 @@ def test_uwsgi_serves_greeting_from_installed_wheel(installed_sample, uwsgi_venv
 
 def test_default_greeting(installed_sample, uwsgi_venv, tmp_path):
     plugins_dir = run([uwsgi_venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
-    with running_uwsgi(
-        uwsgi_venv.uwsgi, "--plugins-dir", plugins_dir, "--plugin", "hello", "--http-socket-modifier1", "250",
-        log=tmp_path / "uwsgi.log",
-    ) as url:
-        assert http_get(url)[2] == "Hello from a wheel"
+    assert plugin_answer(uwsgi_venv.uwsgi, plugins_dir, "hello", 250, tmp_path / "uwsgi.log") == "Hello from a wheel"

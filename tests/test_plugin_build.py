@@ -4,14 +4,11 @@ every uwsgiplugin.py feature, paths with spaces, plugins from uWSGI's tree."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import zipfile
 from pathlib import Path
 
-import pytest
-
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, http_get, run, running_uwsgi, tree_digest
+from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, tree_digest
 
 CC_RECORDER = """#!/bin/sh
 # Record this compiler call's arguments, NUL-separated, then compile for real.
@@ -20,14 +17,12 @@ exec gcc "$@"
 """
 
 
-def unpack(wheel: Path, target: Path) -> Path:
-    zipfile.ZipFile(wheel).extractall(target)
-    return target
-
-
-def only_wheel(outdir: Path) -> Path:
+def built_shared_object(outdir: Path, site: Path, package: str, plugin: str) -> Path:
+    """Unpack the one wheel in ``outdir`` into ``site``; return its plugin's .so."""
     [wheel] = outdir.glob("*.whl")
-    return wheel
+    zipfile.ZipFile(wheel).extractall(site)
+    [shared_object] = site.glob(f"{package}/uwsgi-builds/*/{plugin}_plugin.so")
+    return shared_object
 
 
 
@@ -77,28 +72,18 @@ def test_every_uwsgiplugin_feature(tmp_path, pip_uwsgi):
     assert "post_build ran for features" in result.stdout
     assert tree_digest(project) == before
 
-    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
-    [shared_object] = site.glob("uwsgi_plugin_features/uwsgi-builds/*/features_plugin.so")
+    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_features", "features")
     section = run(["objcopy", "--dump-section", f"uwsgi={tmp_path / 'section'}", shared_object, tmp_path / "copy.so"])
     assert (tmp_path / "section").read_text() == "requires=python\n", section.stdout
-    with running_uwsgi(
-        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "features",
-        "--http-socket-modifier1", "251", log=tmp_path / "uwsgi.log",
-    ) as url:
-        assert http_get(url)[2] == "c+cc+o+a+cflags+4"
+    assert plugin_answer(pip_uwsgi, shared_object.parent, "features", 251, tmp_path / "log") == "c+cc+o+a+cflags+4"
 
 
 def test_paths_with_spaces(tmp_path, pip_uwsgi):
     project = copy_project(SAMPLE, tmp_path / "a dir with spaces" / "hello plugin")
     out = tmp_path / "out dir with spaces"
     build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}")
-    site = unpack(only_wheel(out), tmp_path / "site with spaces")
-    [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi-builds/*/hello_plugin.so")
-    with running_uwsgi(
-        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "hello",
-        "--http-socket-modifier1", "250", log=tmp_path / "uwsgi.log",
-    ) as url:
-        assert http_get(url)[2] == "Hello from a wheel"
+    shared_object = built_shared_object(out, tmp_path / "site with spaces", "uwsgi_plugin_hello", "hello")
+    assert plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / "log") == "Hello from a wheel"
 
 
 def test_plugin_written_for_uwsgi_source_tree(tmp_path, pip_uwsgi):
@@ -108,20 +93,14 @@ def test_plugin_written_for_uwsgi_source_tree(tmp_path, pip_uwsgi):
     assert theirs.returncode != 0 and "uwsgi.h" in theirs.stdout
     # ... the backend gives it the extracted header where it looks.
     build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
-    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
-    [shared_object] = site.glob("uwsgi_plugin_intree/uwsgi-builds/*/intree_plugin.so")
-    with running_uwsgi(
-        pip_uwsgi, "--plugins-dir", shared_object.parent, "--need-plugin", "intree",
-        "--http-socket-modifier1", "252", log=tmp_path / "uwsgi.log",
-    ) as url:
-        assert http_get(url)[2] == "in-tree plugin"
+    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_intree", "intree")
+    assert plugin_answer(pip_uwsgi, shared_object.parent, "intree", 252, tmp_path / "log") == "in-tree plugin"
 
 
 def test_build_record(tmp_path, pip_uwsgi):
     build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
-    site = unpack(only_wheel(tmp_path / "out"), tmp_path / "site")
-    [record_file] = site.glob("uwsgi_plugin_hello/uwsgi-builds/*/build.json")
-    record = json.loads(record_file.read_text())
+    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_hello", "hello")
+    record = json.loads((shared_object.parent / "build.json").read_text())
     version = run([pip_uwsgi, "--version"]).stdout.strip()
     cflags = run([pip_uwsgi, "--cflags"]).stdout.strip()
     assert record["uwsgi_version"] == version

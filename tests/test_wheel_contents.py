@@ -8,7 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, http_get, run, running_uwsgi, tree_digest
+from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, tree_digest
 
 
 def wheel_files(wheel: Path) -> list[str]:
@@ -40,12 +40,8 @@ def test_two_plugins_share_one_wheel(tmp_path, pip_uwsgi):
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     directory = run([sys.executable, "-m", "uwsgi_two", "--uwsgi", pip_uwsgi], cwd=tmp_path / "site", env=clean_env()).stdout.strip()
     assert sorted(p.name for p in Path(directory).glob("*.so")) == ["first_plugin.so", "second_plugin.so"]
-    for name, modifier in (("first", "253"), ("second", "254")):
-        with running_uwsgi(
-            pip_uwsgi, "--plugins-dir", directory, "--need-plugin", "first,second",
-            "--http-socket-modifier1", modifier, log=tmp_path / f"{name}.log",
-        ) as url:
-            assert http_get(url)[2] == name
+    for name, modifier in (("first", 253), ("second", 254)):
+        assert plugin_answer(pip_uwsgi, directory, "first,second", modifier, tmp_path / f"{name}.log") == name
 
 
 def test_own_python_package_is_kept(tmp_path, pip_uwsgi):

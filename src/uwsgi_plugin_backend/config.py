@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 
 from .errors import BackendError
 
