@@ -27,7 +27,7 @@ def installed_sample(tmp_path_factory, wheelhouse, uwsgi_venv):
 
 
 def test_wheel_layout(installed_sample):
-    assert installed_sample.name == "uwsgi_plugin_hello-1.0.0-py3-none-linux_x86_64.whl"
+    assert installed_sample.name == "uwsgi_plugin_hello-1.0.0-py3-none-manylinux1_x86_64.manylinux_2_5_x86_64.whl"
     names = zipfile.ZipFile(installed_sample).namelist()
     assert [n for n in names if n.endswith("hello_plugin.so")]
     assert "uwsgi_plugin_hello/_uwsgi_plugin.py" in names

@@ -55,7 +55,7 @@ def test_own_python_package_is_kept(tmp_path, pip_uwsgi):
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     check = "import uwsgi_plugin_own as p; print(p.GREETING_HELPER, p.plugin_dir())"
     out = run([sys.executable, "-c", check], cwd=tmp_path / "site", env=clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(pip_uwsgi))).stdout
-    assert out.startswith("kept ") and "uwsgi-builds" in out
+    assert out.startswith("kept ") and "uwsgi_builds" in out
 
 
 def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):

@@ -52,7 +52,7 @@ def build_wheel(
 ) -> str:
     from .wheel import build_plugin_wheel
 
-    return build_plugin_wheel(wheel_directory, config_settings, metadata_directory)
+    return build_plugin_wheel(wheel_directory, config_settings)
 
 
 @reports_errors

@@ -26,7 +26,7 @@ class Option:
     """One key of ``[tool.uwsgi-plugin]``; the README's reference is made from these."""
 
     key: str
-    kind: type  # str, or list for a list of strings
+    kind: type  # str, bool, or list for a list of strings
     default: str
     help: str
 
@@ -35,10 +35,12 @@ OPTIONS = (
     Option("plugins", list, '["."]', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."),
     Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`."),
     Option("uwsgi", str, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. `-C uwsgi=PATH` and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence."),
+    Option("strip", bool, "false", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
 )
 
 # Config settings (-C KEY=VALUE) this backend reads itself; all others go to scikit-build-core.
-OWN_SETTINGS = ("uwsgi",)
+OWN_SETTINGS = ("uwsgi", "strip")
+KIND_NAMES = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,7 @@ class ProjectConfig:
     package: str
     plugin_dirs: tuple[Path, ...]
     uwsgi: str | None
+    strip: bool
 
     @property
     def project(self) -> dict[str, Any]:
@@ -67,8 +70,7 @@ def load_pyproject(root: Path) -> dict[str, Any]:
 
 
 def _describe(value: object) -> str:
-    kinds = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
-    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
+    return f"{value!r} ({KIND_NAMES.get(type(value), type(value).__name__)})"
 
 
 def _check_table(table: object) -> dict[str, Any]:
@@ -85,8 +87,8 @@ def _check_table(table: object) -> dict[str, Any]:
         if option.kind is list:
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise BackendError(f"{TABLE}.{key} must be a list of strings, got {_describe(value)}")
-        elif not isinstance(value, option.kind):
-            raise BackendError(f"{TABLE}.{key} must be a string, got {_describe(value)}")
+        elif type(value) is not option.kind:
+            raise BackendError(f"{TABLE}.{key} must be {KIND_NAMES[option.kind]}, got {_describe(value)}")
     return table
 
 
@@ -131,6 +133,7 @@ def load_config(root: Path) -> ProjectConfig:
         package=package,
         plugin_dirs=_plugin_dirs(root, table.get("plugins", ["."])),
         uwsgi=table.get("uwsgi"),
+        strip=table.get("strip", False),
     )
 
 
@@ -140,6 +143,19 @@ def setting_values(config_settings: ConfigSettings | None, key: str) -> list[str
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
+
+
+def setting_flag(config_settings: ConfigSettings | None, key: str, default: bool) -> bool:
+    """A yes/no config setting (-C strip=true), or ``default`` when not given."""
+    values = setting_values(config_settings, key)
+    if not values:
+        return default
+    value = values[-1].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise BackendError(f"-C {key}={values[-1]} is not a yes/no value; use -C {key}=true or -C {key}=false")
 
 
 def foreign_settings(config_settings: ConfigSettings | None) -> dict[str, str | list[str]]:

@@ -52,6 +52,16 @@ def copy_plugin_dir(source: Path, target: Path, skip: Path) -> None:
     shutil.copytree(source, target, symlinks=True, ignore=ignore)
 
 
+def reproducible_flags(work: Path) -> list[str]:
+    """Keep the random build directory's path out of the .so (debug info, __FILE__).
+
+    uwsgiconfig.py appends $CFLAGS split on white space, so a path holding
+    white space cannot be mapped; such a build is then not reproducible.
+    """
+    path = str(work.resolve())
+    return [] if any(c.isspace() for c in path) else [f"-ffile-prefix-map={path}=."]
+
+
 def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None) -> Path:
     """Lay out ``work`` so that the plugin's copy sits two levels below uwsgi.h."""
     tree = work / "tree"
@@ -69,6 +79,7 @@ def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cf
     result_file = work / "check.json"
     env = quiet_uwsgi_env()
     env["UWSGI_PLUGINS_BUILDER_CFLAGS"] = cflags
+    env["CFLAGS"] = " ".join([*env.get("CFLAGS", "").split(), *reproducible_flags(work)])
     mode, uwsgiconfig = ("build", str(kit_dir / "uwsgiconfig.py")) if kit_dir else ("check", "-")
     process = subprocess.run(
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file)],

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
-import sysconfig
+import subprocess
 import tempfile
 from pathlib import Path
 
 from scikit_build_core import build as skbuild
 
 from . import __version__
-from .config import ConfigSettings, ProjectConfig, foreign_settings, load_config, setting_values
+from .config import ConfigSettings, ProjectConfig, foreign_settings, load_config, setting_flag, setting_values
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
 from .find_uwsgi import find_uwsgi
 from .kit import UwsgiKit, read_kit
+from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuiltPlugin, build_plugin, plugin_name
 
 RUNTIME_MODULE = Path(__file__).parent / "runtime" / "_uwsgi_plugin.py"
@@ -25,26 +27,23 @@ GENERATED_INIT = "from ._uwsgi_plugin import plugin_dir\n\n__all__ = [\"plugin_d
 GENERATED_MAIN = "from ._uwsgi_plugin import main\n\nraise SystemExit(main())\n"
 
 
-def platform_tag() -> str:
-    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
-
-
-def skbuild_settings(config_settings: ConfigSettings | None) -> dict[str, str | list[str]]:
+def skbuild_settings(config_settings: ConfigSettings | None, platforms: list[str] | None = None) -> dict[str, str | list[str]]:
     """scikit-build-core settings for a CMake-free platform wheel."""
     return {
         **foreign_settings(config_settings),
         "wheel.cmake": "false",
         "wheel.platlib": "true",
         "wheel.py-api": "py3",
-        "wheel.tags": f"py3-none-{platform_tag()}",
+        "wheel.tags": ";".join(f"py3-none-{platform}" for platform in platforms or [plain_platform_tag()]),
         # No CMake runs; naming a version stops scikit-build-core looking for CMakeLists.txt.
         "cmake.version": ">=3.15",
     }
 
 
 def build_id(kit: UwsgiKit) -> str:
+    """A directory name that is an importable path (check-wheel-contents W004)."""
     digest = hashlib.sha256(kit.dot_h + b"\0" + kit.cflags.encode()).hexdigest()[:12]
-    return f"uwsgi-{kit.version}-{digest}"
+    return re.sub(r"\W", "_", f"uwsgi_{kit.version}_{digest}")
 
 
 def build_record(config: ProjectConfig, kit: UwsgiKit, plugins: list[BuiltPlugin]) -> dict[str, object]:
@@ -78,7 +77,7 @@ def _stage_package(config: ProjectConfig, kit: UwsgiKit, plugins: list[BuiltPlug
     for filename, text in (("__init__.py", GENERATED_INIT), ("__main__.py", GENERATED_MAIN)):
         if own is None or not (own / filename).exists():
             (staging / filename).write_text(text)
-    build_dir = staging / "uwsgi-builds" / build_id(kit)
+    build_dir = staging / "uwsgi_builds" / build_id(kit)
     build_dir.mkdir(parents=True)
     for plugin in plugins:
         shutil.copyfile(plugin.shared_object, build_dir / plugin.shared_object.name)
@@ -98,7 +97,27 @@ def _package_settings(config: ProjectConfig, staging: Path) -> dict[str, str]:
     }
 
 
-def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None, metadata_directory: str | None) -> str:
+def strip_debug_info(shared_object: Path) -> None:
+    strip = shutil.which("strip")
+    if strip is None:
+        raise BackendError("strip = true needs the strip program (binutils); install binutils or set strip = false")
+    subprocess.run([strip, "--strip-debug", str(shared_object)], check=True)
+
+
+def _platform_tags(plugins: list[BuiltPlugin]) -> list[str]:
+    choice = choose_platform([plugin.shared_object for plugin in plugins])
+    if choice.is_portable:
+        log(f"platform tag {'.'.join(choice.tags)}, read from the plugins' ELF")
+    else:
+        needs = "; ".join(f"{name} needs {', '.join(libs)}" for name, libs in choice.outside_policy.items())
+        log(
+            f"platform tag {choice.tags[0]}, not manylinux: {needs}, outside every manylinux policy. "
+            "PyPI refuses this tag; run `auditwheel repair` on the wheel to bundle the library and retag it"
+        )
+    return choice.tags
+
+
+def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     chosen = find_uwsgi(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
     log(f"building for {chosen.path} ({chosen.reason})")
@@ -115,12 +134,16 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
             for index, source in enumerate(config.plugin_dirs)
         ]
         _check_unique(plugins)
+        if setting_flag(config_settings, "strip", config.strip):
+            for plugin in plugins:
+                strip_debug_info(plugin.shared_object)
         staging = work / "staging" / config.package
         _stage_package(config, kit, plugins, staging)
-        settings = {**skbuild_settings(config_settings), **_package_settings(config, staging)}
+        settings = {**skbuild_settings(config_settings, _platform_tags(plugins)), **_package_settings(config, staging)}
         # Written aside and moved in whole, so a failure leaves no partial wheel behind.
         out = work / "out"
-        wheel_name = skbuild.build_wheel(str(out), settings, metadata_directory)
+        # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
+        wheel_name = skbuild.build_wheel(str(out), settings, None)
         Path(wheel_directory).mkdir(parents=True, exist_ok=True)
         shutil.move(str(out / wheel_name), Path(wheel_directory) / wheel_name)
     log(f"wrote {wheel_name}")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BUILDS_DIR = Path(__file__).with_name("uwsgi-builds")
+BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 
 

@@ -1,0 +1,95 @@
+"""The wheel's platform tag, read from the built plugins' ELF as auditwheel
+would: the most compatible manylinux/musllinux policy whose symbol versions
+and library list cover every .so, else the plain platform tag.
+
+Undefined symbols without a version (those uWSGI provides when it loads the
+plugin) say nothing about the platform and are ignored, as auditwheel does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sysconfig
+from pathlib import Path
+
+from auditwheel.architecture import Architecture
+from auditwheel.elfutils import elf_find_versioned_symbols, elf_read_dt_needed, filter_undefined_symbols
+from auditwheel.libc import Libc
+from auditwheel.policy import Policy, WheelPolicies
+from elftools.elf.elffile import ELFFile
+
+from .errors import BackendError
+
+# (e_machine, ELF class, little endian) -> architecture; auditwheel's own table.
+MACHINES = {
+    ("EM_386", 32, True): Architecture.i686,
+    ("EM_X86_64", 64, True): Architecture.x86_64,
+    ("EM_PPC64", 64, True): Architecture.ppc64le,
+    ("EM_PPC64", 64, False): Architecture.ppc64,
+    ("EM_RISCV", 64, True): Architecture.riscv64,
+    ("EM_AARCH64", 64, True): Architecture.aarch64,
+    ("EM_S390", 64, False): Architecture.s390x,
+    ("EM_ARM", 32, True): Architecture.armv7l,
+    ("EM_LOONGARCH", 64, True): Architecture.loongarch64,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformChoice:
+    tags: list[str]  # platform tags, most specific last (manylinux1_x86_64, manylinux_2_5_x86_64)
+    outside_policy: dict[str, list[str]]  # .so name -> libraries no policy allows; empty when tagged
+
+    @property
+    def is_portable(self) -> bool:
+        return not self.outside_policy
+
+
+def plain_platform_tag() -> str:
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def _architecture(path: Path) -> Architecture:
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        key = (elf["e_machine"], elf.elfclass, elf.little_endian)
+    if key not in MACHINES:
+        raise BackendError(f"{path.name} is built for an unknown machine {key}; cannot tag the wheel for it")
+    return MACHINES[key]
+
+
+def _versioned_symbols(path: Path) -> dict[str, set[str]]:
+    needed: dict[str, set[str]] = {}
+    with path.open("rb") as f:
+        for library, version in elf_find_versioned_symbols(ELFFile(f)):
+            needed.setdefault(library, set()).add(version)
+    return needed
+
+
+def _allows(policy: Policy, path: Path, libraries: list[str]) -> list[str]:
+    """The libraries ``path`` needs that ``policy`` does not allow."""
+    outside = [lib for lib in libraries if lib not in policy.whitelist and not lib.startswith("ld-linux")]
+    used_blacklisted = filter_undefined_symbols(path, {lib: policy.blacklist[lib] for lib in libraries if lib in policy.blacklist})
+    return outside + sorted(used_blacklisted)
+
+
+def choose_platform(shared_objects: list[Path]) -> PlatformChoice:
+    """The most compatible platform tags every one of ``shared_objects`` fits."""
+    architectures = {_architecture(path) for path in shared_objects}
+    if len(architectures) != 1:
+        raise BackendError(f"the plugins are built for different machines ({', '.join(map(str, architectures))})")
+    policies = WheelPolicies(libc=Libc.detect(), arch=architectures.pop())
+    symbols: dict[str, set[str]] = {}
+    for path in shared_objects:
+        for library, versions in _versioned_symbols(path).items():
+            symbols.setdefault(library, set()).update(versions)
+    by_symbols = policies.versioned_symbols_policy(symbols)
+    needed = {path: elf_read_dt_needed(path) for path in shared_objects}
+    outside: dict[str, list[str]] = {}
+    # Most compatible first; a policy can only be as compatible as the symbol versions allow.
+    for policy in sorted(policies, reverse=True):
+        if policy == policies.linux or policy.priority > by_symbols.priority:
+            continue
+        outside = {path.name: libs for path in shared_objects if (libs := _allows(policy, path, needed[path]))}
+        if not outside:
+            return PlatformChoice(tags=sorted([policy.name, *policy.aliases]), outside_policy={})
+    return PlatformChoice(tags=[plain_platform_tag()], outside_policy=outside)
