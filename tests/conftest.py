@@ -161,3 +161,12 @@ def plugin_answer(uwsgi: Path, plugins_dir: Path | str, plugin: str, modifier1: 
         status, _, body = http_get(url)
         assert status == 200
         return body
+
+
+@pytest.fixture(scope="session")
+def debian_uwsgi() -> Path:
+    """Debian's uwsgi-core (2.0.21-debian, with -g in its CFLAGS); scripts/test installs it."""
+    path = Path("/usr/bin/uwsgi-core")
+    if not path.exists():
+        pytest.fail("Debian's uwsgi-core is not installed: apt-get install -y uwsgi-core (scripts/test does)")
+    return path

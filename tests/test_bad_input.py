@@ -38,6 +38,11 @@ def with_compile_error(project: Path) -> None:
     source.write_text(source.read_text().replace("return UWSGI_OK;", "return UWSGI_OK  /* missing semicolon */"))
 
 
+def with_missing_header(project: Path) -> None:
+    source = project / "hello.c"
+    source.write_text("#include <no_such_feature_header.h>\n" + source.read_text())
+
+
 CASES = {
     "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: package, plugins, strip, uwsgi"),
     "wrong type": (with_table('plugins = "."'), r"tool.uwsgi-plugin.plugins must be a list of strings, got '\.' \(a string\)"),
@@ -46,6 +51,7 @@ CASES = {
     "syntax error": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello'\n"), r"uwsgiplugin.py, line \d+: syntax error"),
     "no NAME": (with_uwsgiplugin("GCC_LIST = ['hello']\n"), r"uwsgiplugin.py does not set NAME .*NAME = 'hello'"),
     "missing source": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello', 'nothere']\n"), r"lists 'nothere' in GCC_LIST, but .*nothere.c does not exist"),
+    "missing header": (with_missing_header, r"no_such_feature_header.h is not installed: install the development package"),
     "compile error": (with_compile_error, r"building the plugin in .* failed .*\n(.*)hello.c:\d+:\d+: error: expected .;."),
 }
 

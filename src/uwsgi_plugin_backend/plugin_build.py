@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,22 @@ from .errors import BackendError, log
 from .kit import quiet_uwsgi_env
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
+
+# Headers uwsgi.h includes for features a uwsgi binary may be built with, and
+# the Debian/Ubuntu package that has them (Fedora: the same names with -devel).
+FEATURE_HEADERS = {
+    "sys/capability.h": "libcap-dev",
+    "pcre.h": "libpcre3-dev",
+    "pcre2.h": "libpcre2-dev",
+    "openssl/ssl.h": "libssl-dev",
+    "openssl/conf.h": "libssl-dev",
+    "uuid/uuid.h": "uuid-dev",
+    "zlib.h": "zlib1g-dev",
+    "libxml/parser.h": "libxml2-dev",
+    "yaml.h": "libyaml-dev",
+    "jansson.h": "libjansson-dev",
+}
+MISSING_HEADER = re.compile(r"fatal error: ([\w./+-]+): No such file or directory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +115,26 @@ def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cf
         raise BackendError(
             f"building the plugin in {plugin_source} failed (exit status {process.returncode}); "
             "uwsgiconfig.py and the compiler said (source paths are relative to that directory):\n"
-            f"{process.stdout.rstrip()}"
+            f"{process.stdout.rstrip()}{missing_header_hint(process.stdout)}"
         )
     for line in process.stdout.splitlines():
         log(f"  {line}")
     return plugin_copy, check["name"]
+
+
+def missing_header_hint(output: str) -> str:
+    """Name the package to install when a header uwsgi.h needs is missing."""
+    match = MISSING_HEADER.search(output)
+    if match is None:
+        return ""
+    header = match.group(1)
+    package = FEATURE_HEADERS.get(header)
+    if package is None:
+        return f"\n\n{header} is not installed: install the development package that provides it."
+    return (
+        f"\n\n{header} is not installed; the uwsgi binary was built with a feature that needs it. "
+        f"Install it: apt-get install {package} (Fedora: the -devel package)."
+    )
 
 
 def plugin_name(plugin_source: Path, work: Path) -> str:

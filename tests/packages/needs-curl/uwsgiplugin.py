@@ -1,0 +1,3 @@
+NAME = 'needscurl'
+LIBS = ['-lcurl']
+GCC_LIST = ['needscurl']
