@@ -170,3 +170,9 @@ def debian_uwsgi() -> Path:
     if not path.exists():
         pytest.fail("Debian's uwsgi-core is not installed: apt-get install -y uwsgi-core (scripts/test does)")
     return path
+
+
+@pytest.fixture(scope="session")
+def pyuwsgi_venv(tmp_path_factory) -> Venv:
+    """A virtual environment with pyuwsgi: uWSGI as a Python extension module (wheel from PyPI)."""
+    return make_venv(tmp_path_factory.mktemp("pyuwsgi-env") / "venv", "pyuwsgi")

@@ -26,15 +26,16 @@ class Option:
     """One key of ``[tool.uwsgi-plugin]``; the README's reference is made from these."""
 
     key: str
-    kind: type  # str, bool, or list for a list of strings
+    kind: type  # str, bool, or list (a list of strings; a lone string is accepted where `one_or_more`)
     default: str
     help: str
+    one_or_more: bool = False
 
 
 OPTIONS = (
     Option("plugins", list, '["."]', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."),
     Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`."),
-    Option("uwsgi", str, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. `-C uwsgi=PATH` and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence."),
+    Option("uwsgi", list, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi=PATH` (may repeat) and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence.", one_or_more=True),
     Option("strip", bool, "false", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
 )
 
@@ -50,7 +51,7 @@ class ProjectConfig:
     name: str
     package: str
     plugin_dirs: tuple[Path, ...]
-    uwsgi: str | None
+    uwsgi: list[str]
     strip: bool
 
     @property
@@ -85,8 +86,11 @@ def _check_table(table: object) -> dict[str, Any]:
                 f"known keys: {', '.join(sorted(known))}"
             )
         if option.kind is list:
+            if option.one_or_more and isinstance(value, str):
+                continue
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise BackendError(f"{TABLE}.{key} must be a list of strings, got {_describe(value)}")
+                either = "a string or " if option.one_or_more else ""
+                raise BackendError(f"{TABLE}.{key} must be {either}a list of strings, got {_describe(value)}")
         elif type(value) is not option.kind:
             raise BackendError(f"{TABLE}.{key} must be {KIND_NAMES[option.kind]}, got {_describe(value)}")
     return table
@@ -132,7 +136,7 @@ def load_config(root: Path) -> ProjectConfig:
         name=project["name"],
         package=package,
         plugin_dirs=_plugin_dirs(root, table.get("plugins", ["."])),
-        uwsgi=table.get("uwsgi"),
+        uwsgi=[table["uwsgi"]] if isinstance(table.get("uwsgi"), str) else table.get("uwsgi", []),
         strip=table.get("strip", False),
     )
 

@@ -62,19 +62,19 @@ def interpreter_bin_dirs() -> list[Path]:
     return unique
 
 
-def find_uwsgi(setting_values: list[str], pyproject_value: str | None, project_root: Path) -> ChosenUwsgi:
-    """Return the one uwsgi binary to build for, and why it was chosen."""
-    if len(setting_values) > 1:
-        raise BackendError(
-            f"-C uwsgi was given {len(setting_values)} times ({', '.join(setting_values)}); "
-            "this version builds for one uwsgi per wheel: give -C uwsgi once"
-        )
+def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_root: Path) -> list[ChosenUwsgi]:
+    """The uwsgi binaries to build for (several when named so), and why each was chosen."""
     if setting_values:
-        return _resolve_named(setting_values[0], Path.cwd(), "-C uwsgi")
+        return [_resolve_named(value, Path.cwd(), "-C uwsgi") for value in setting_values]
     if os.environ.get(ENV_VAR):
-        return _resolve_named(os.environ[ENV_VAR], Path.cwd(), f"${ENV_VAR}")
-    if pyproject_value:
-        return _resolve_named(pyproject_value, project_root, f"{TABLE}.uwsgi in pyproject.toml")
+        return [_resolve_named(os.environ[ENV_VAR], Path.cwd(), f"${ENV_VAR}")]
+    if pyproject_values:
+        return [_resolve_named(value, project_root, f"{TABLE}.uwsgi in pyproject.toml") for value in pyproject_values]
+    return [find_default_uwsgi()]
+
+
+def find_default_uwsgi() -> ChosenUwsgi:
+    """The uwsgi the user will run: beside the interpreter running the build, then on PATH."""
     looked = []
     for directory in interpreter_bin_dirs():
         candidate = directory / "uwsgi"

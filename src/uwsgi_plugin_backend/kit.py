@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import BackendError
+from .runtime._uwsgi_plugin import abi_hash, abi_key, abi_summary, tested_macros
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
 
@@ -21,6 +22,27 @@ class UwsgiKit:
     cflags: str
     dot_h: bytes
     config_py: bytes
+
+    @property
+    def abi_key(self) -> str:
+        return abi_key(self.version, self.cflags, self.dot_h)
+
+    @property
+    def abi_hash(self) -> str:
+        return abi_hash(self.cflags, self.dot_h)
+
+    @property
+    def abi_summary(self) -> str:
+        return abi_summary(self.version, self.cflags, self.dot_h)
+
+    @property
+    def tested_macros(self) -> set[str]:
+        return tested_macros(self.dot_h)
+
+    @property
+    def build_dir_name(self) -> str:
+        """The key as an importable directory name (check-wheel-contents W004)."""
+        return "abi_" + re.sub(r"\W", "_", self.abi_key)
 
     def write(self, directory: Path) -> None:
         """Lay out the kit as ``uwsgi --build-plugin`` does in .uwsgi_plugins_builder/."""

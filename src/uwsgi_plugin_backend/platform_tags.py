@@ -65,15 +65,16 @@ def _versioned_symbols(path: Path) -> dict[str, set[str]]:
     return needed
 
 
-def _allows(policy: Policy, path: Path, libraries: list[str]) -> list[str]:
+def _outside(policy: Policy, path: Path, libraries: list[str]) -> list[str]:
     """The libraries ``path`` needs that ``policy`` does not allow."""
     outside = [lib for lib in libraries if lib not in policy.whitelist and not lib.startswith("ld-linux")]
     used_blacklisted = filter_undefined_symbols(path, {lib: policy.blacklist[lib] for lib in libraries if lib in policy.blacklist})
     return outside + sorted(used_blacklisted)
 
 
-def choose_platform(shared_objects: list[Path]) -> PlatformChoice:
-    """The most compatible platform tags every one of ``shared_objects`` fits."""
+def choose_platform(shared_objects: list[Path], provided: set[str] = frozenset()) -> PlatformChoice:
+    """The most compatible platform tags every one of ``shared_objects`` fits;
+    ``provided`` names libraries the loading process brings (pyuwsgi's module)."""
     architectures = {_architecture(path) for path in shared_objects}
     if len(architectures) != 1:
         raise BackendError(f"the plugins are built for different machines ({', '.join(map(str, architectures))})")
@@ -83,13 +84,13 @@ def choose_platform(shared_objects: list[Path]) -> PlatformChoice:
         for library, versions in _versioned_symbols(path).items():
             symbols.setdefault(library, set()).update(versions)
     by_symbols = policies.versioned_symbols_policy(symbols)
-    needed = {path: elf_read_dt_needed(path) for path in shared_objects}
+    needed = {path: [lib for lib in elf_read_dt_needed(path) if lib not in provided] for path in shared_objects}
     outside: dict[str, list[str]] = {}
     # Most compatible first; a policy can only be as compatible as the symbol versions allow.
     for policy in sorted(policies, reverse=True):
         if policy == policies.linux or policy.priority > by_symbols.priority:
             continue
-        outside = {path.name: libs for path in shared_objects if (libs := _allows(policy, path, needed[path]))}
+        outside = {path.name: libs for path in shared_objects if (libs := _outside(policy, path, needed[path]))}
         if not outside:
             return PlatformChoice(tags=sorted([policy.name, *policy.aliases]), outside_policy={})
     return PlatformChoice(tags=[plain_platform_tag()], outside_policy=outside)

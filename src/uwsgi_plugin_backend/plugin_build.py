@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +21,8 @@ import sys
 from pathlib import Path
 
 from .errors import BackendError, log
-from .kit import quiet_uwsgi_env
+from .load_guard import compile_guard
+from .kit import UwsgiKit, quiet_uwsgi_env
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 
@@ -90,18 +92,13 @@ def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None) -> Path
     return plugin_copy
 
 
-def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cflags: str = "") -> tuple[Path, str]:
-    """Check (and with a kit, build) a fresh copy of the plugin; return the copy and NAME."""
-    plugin_copy = _prepare_tree(plugin_source, work, kit_dir)
+def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], uwsgiconfig: str = "-") -> str:
+    """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME."""
     result_file = work / "check.json"
-    env = quiet_uwsgi_env()
-    env["UWSGI_PLUGINS_BUILDER_CFLAGS"] = cflags
-    env["CFLAGS"] = " ".join([*env.get("CFLAGS", "").split(), *reproducible_flags(work)])
-    mode, uwsgiconfig = ("build", str(kit_dir / "uwsgiconfig.py")) if kit_dir else ("check", "-")
     process = subprocess.run(
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file)],
         cwd=plugin_copy,
-        env=env,
+        env={**quiet_uwsgi_env(), **env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -119,7 +116,7 @@ def _run_driver(plugin_source: Path, work: Path, kit_dir: Path | None = None, cf
         )
     for line in process.stdout.splitlines():
         log(f"  {line}")
-    return plugin_copy, check["name"]
+    return check["name"]
 
 
 def missing_header_hint(output: str) -> str:
@@ -139,15 +136,27 @@ def missing_header_hint(output: str) -> str:
 
 def plugin_name(plugin_source: Path, work: Path) -> str:
     """Check the plugin's uwsgiplugin.py and return its NAME, compiling nothing."""
-    return _run_driver(plugin_source, work)[1]
+    plugin_copy = _prepare_tree(plugin_source, work, None)
+    return _run_driver("check", plugin_copy, plugin_source, work, {})
 
 
-def build_plugin(kit_dir: Path, cflags: str, plugin_source: Path, work: Path) -> BuiltPlugin:
-    """Build the plugin in ``plugin_source`` with the kit in ``kit_dir`` inside ``work``."""
-    log(f"building the plugin in {plugin_source}")
-    plugin_copy, name = _run_driver(plugin_source, work, kit_dir, cflags)
+def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
+    """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi inside ``work``,
+    with the load-time guard and ``link_flags`` added to the link."""
+    log(f"building plugin {name} from {plugin_source} for {kit.abi_summary}")
+    plugin_copy = _prepare_tree(plugin_source, work, kit_dir)
+    prefix_map = reproducible_flags(work)
+    guard_object = compile_guard(kit, name, fix, plugin_copy, prefix_map)
+    env = {
+        "UWSGI_PLUGINS_BUILDER_CFLAGS": kit.cflags,
+        # uwsgiconfig.py appends $CFLAGS and $LDFLAGS, split on white space, to its gcc line.
+        "CFLAGS": " ".join([*os.environ.get("CFLAGS", "").split(), *prefix_map]),
+        "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), guard_object, *link_flags]),
+    }
+    built = _run_driver("build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"))
+    if built != name:
+        raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
-    log(f"built {shared_object.name}")
     return BuiltPlugin(name=name, shared_object=shared_object)

@@ -1,9 +1,25 @@
 """Where this wheel's uWSGI plugins are, for the uwsgi that will load them.
 
 Written into every plugin wheel by uwsgi-plugin-backend; standard library
-only, so an installed plugin needs nothing else at run time.
+only, so an installed plugin needs nothing else at run time. The backend
+computes ABI keys with this same module, so build and run time agree.
 
     uwsgi --plugins-dir "$(python -m PACKAGE)" --plugin NAME
+
+ABI key: ``<version>-<16 hex digits>``, for example ``2.0.31-6f1c0b2a9d3e4f50``.
+The digits are the 64-bit FNV-1a hash of a canonical text made from the
+binary alone:
+
+    dot_h=<FNV-1a of `uwsgi --dot-h`, trailing white space removed, 16 hex>
+    <each -D token of `uwsgi --cflags` (split on white space, as written)
+     whose macro uwsgi.h tests in #if/#ifdef/#ifndef/#elif, or UWSGI_VERSION,
+     sorted, one per line>
+
+Macros uwsgi.h never tests (embedded plugin lists, the plugin dir) cannot
+change a struct layout and are left out by that rule. Two binaries with the
+same key are interchangeable for plugins. The load-time guard compiled into
+every plugin computes the same text in C from uwsgi_get_dot_h() and
+uwsgi_get_cflags().
 """
 
 from __future__ import annotations
@@ -11,24 +27,150 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
+CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
+DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+# Shown in the human summary as +name or -name; the key itself uses every tested macro.
+NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
 
 
 class NoMatchingBuild(LookupError):
     """This wheel holds no build of its plugins for the given uwsgi."""
 
 
-def _builds() -> list[tuple[Path, dict]]:
-    return [
-        (record.parent, json.loads(record.read_text()))
-        for record in sorted(BUILDS_DIR.glob("*/build.json"))
-    ]
+def fnv1a64(data: bytes) -> int:
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def tested_macros(dot_h: bytes) -> set[str]:
+    """Every identifier uwsgi.h tests in a preprocessor conditional.
+
+    ``#ifndef X`` followed by ``#define X`` only gives X a default (as uwsgi.h
+    does for the embedded plugin lists); that is not a test.
+    """
+    lines = dot_h.decode("latin-1").replace("\\\n", " ").splitlines()
+    names: set[str] = set()
+    for line, following in zip(lines, [*lines[1:], ""]):
+        match = CONDITIONAL.match(line)
+        if match is None:
+            continue
+        kind, condition = match.groups()
+        default = DEFINE.match(following)
+        if kind == "ifndef" and default and default.group(1) == condition.strip():
+            continue
+        names.update(IDENTIFIER.findall(condition))
+    names.discard("defined")
+    return names | {"UWSGI_VERSION"}
+
+
+def abi_defines(cflags: str, dot_h: bytes) -> list[str]:
+    """The -D tokens of the CFLAGS that can change what uwsgi.h declares."""
+    tested = tested_macros(dot_h)
+    return sorted(token for token in cflags.split() if token.startswith("-D") and token[2:].split("=", 1)[0] in tested)
+
+
+def abi_canonical(cflags: str, dot_h: bytes) -> bytes:
+    lines = [f"dot_h={fnv1a64(dot_h.rstrip()):016x}", *abi_defines(cflags, dot_h)]
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def abi_hash(cflags: str, dot_h: bytes) -> str:
+    return f"{fnv1a64(abi_canonical(cflags, dot_h)):016x}"
+
+
+def abi_key(version: str, cflags: str, dot_h: bytes) -> str:
+    return f"{version}-{abi_hash(cflags, dot_h)}"
+
+
+def abi_summary(version: str, cflags: str, dot_h: bytes) -> str:
+    """``uWSGI 2.0.31 +ssl +xml -pcre ...``: the notable features, for people
+    (the same text the load-time guard prints)."""
+    defined = {token[2:].split("=", 1)[0] for token in abi_defines(cflags, dot_h)}
+    present = [f"UWSGI_{name.upper()}" in defined for name in NOTABLE_FEATURES]
+    plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
+    minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
+    return " ".join([f"uWSGI {version}", *plus, *minus])
+
+
+def _ask(uwsgi: str, flag: str) -> bytes:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
+    try:
+        result = subprocess.run([uwsgi, flag], capture_output=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    except OSError as error:
+        raise NoMatchingBuild(f"cannot run {uwsgi}: {error.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise NoMatchingBuild(f"{uwsgi} {flag} did not answer within 60 s") from None
+    if result.returncode != 0:
+        raise NoMatchingBuild(f"{uwsgi} {flag} failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "uwsgi-plugin-backend" / "abi-keys.json"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(cache: dict) -> None:
+    """Write-then-rename, so a reader never sees half a file; a cache we cannot write is no error."""
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".abi-keys-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(cache, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def binary_abi(uwsgi: str) -> dict:
+    """``{"key", "summary", "version"}`` of a uwsgi binary, cached by its path, size and mtime."""
+    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise NoMatchingBuild(f"cannot run {uwsgi}: {error.strerror}") from None
+    identity = [stat.st_size, stat.st_mtime_ns]
+    cache = _read_cache()
+    entry = cache.get(path)
+    if entry and entry.get("identity") == identity:
+        return entry
+    version = _ask(uwsgi, "--version").decode(errors="replace").strip()
+    cflags = _ask(uwsgi, "--cflags").decode(errors="replace")
+    dot_h = _ask(uwsgi, "--dot-h")
+    entry = {
+        "identity": identity,
+        "version": version,
+        "key": abi_key(version, cflags, dot_h),
+        "summary": abi_summary(version, cflags, dot_h),
+    }
+    cache[path] = entry
+    _write_cache(cache)
+    return entry
+
+
+def builds() -> list[tuple[Path, dict]]:
+    """Every build this wheel carries: its directory and its record."""
+    return [(record.parent, json.loads(record.read_text())) for record in sorted(BUILDS_DIR.glob("*/build.json"))]
 
 
 def default_uwsgi() -> str | None:
@@ -42,49 +184,38 @@ def default_uwsgi() -> str | None:
     return shutil.which("uwsgi")
 
 
-def _ask(uwsgi: str, flag: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
-    try:
-        result = subprocess.run([uwsgi, flag], capture_output=True, text=True, env=env, timeout=60)
-    except OSError as error:
-        raise NoMatchingBuild(f"cannot run {uwsgi}: {error.strerror}") from None
-    if result.returncode != 0:
-        raise NoMatchingBuild(f"{uwsgi} {flag} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-def _distribution() -> str:
-    return __package__ or "this plugin"
-
-
 def plugin_dir(uwsgi: str | None = None) -> str:
     """The absolute directory holding this wheel's ``<NAME>_plugin.so`` files
     built for ``uwsgi`` (default: the uwsgi the user runs)."""
-    builds = _builds()
+    carried = builds()
     binary = uwsgi or default_uwsgi()
     if binary is None:
-        if len(builds) == 1:
-            return str(builds[0][0])
-        raise NoMatchingBuild("no uwsgi found to choose a build for; pass uwsgi=PATH (python -m ... --uwsgi PATH)")
-    version, cflags = _ask(binary, "--version"), _ask(binary, "--cflags")
-    for directory, record in builds:
-        if record["uwsgi_version"] == version and record["uwsgi_cflags"] == cflags:
+        raise NoMatchingBuild(
+            "no uwsgi found to choose a build for (looked at $UWSGI_PLUGIN_BACKEND_UWSGI, "
+            f"{Path(sys.executable).parent / 'uwsgi'} and PATH); name it: plugin_dir(uwsgi=PATH) or --uwsgi PATH"
+        )
+    wanted = binary_abi(binary)
+    for directory, record in carried:
+        if record["abi_key"] == wanted["key"]:
             return str(directory)
-    carried = "\n".join(f"  uWSGI {record['uwsgi_version']} ({directory.name})" for directory, record in builds)
+    distribution = carried[0][1]["distribution"] if carried else (__package__ or "this distribution")
+    listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
     raise NoMatchingBuild(
-        f"{_distribution()} has no build of its plugins for {binary} (uWSGI {version}, CFLAGS {cflags}).\n"
-        f"It carries builds for:\n{carried}\n"
+        f"{distribution} has no build of its plugins for {binary}\n"
+        f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"
+        f"the installed wheel carries builds for:\n{listing}\n"
         "A plugin built for another uWSGI can crash it. Build one for this uwsgi from source:\n"
-        f"  UWSGI_PLUGIN_BACKEND_UWSGI={binary} pip install --no-binary :all: --force-reinstall <this distribution>"
+        f"  {ENV_VAR}={binary} pip install --no-binary {distribution} --force-reinstall {distribution}"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"python -m {_distribution()}",
+        prog=f"python -m {__package__ or 'PACKAGE'}",
         description="Print the directory holding this package's uWSGI plugins, for uwsgi --plugins-dir.",
     )
-    parser.add_argument("--uwsgi", metavar="PATH", help="the uwsgi binary that will load the plugins (default: the one beside this python, then PATH)")
+    parser.add_argument("--uwsgi", metavar="PATH", help="the uwsgi binary that will load the plugins "
+                        f"(default: ${ENV_VAR}, the uwsgi beside this python, then PATH)")
     args = parser.parse_args(argv)
     try:
         print(plugin_dir(args.uwsgi))

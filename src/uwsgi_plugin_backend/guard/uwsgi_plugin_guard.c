@@ -1,0 +1,173 @@
+/*
+ * Compiled into every plugin by uwsgi-plugin-backend.
+ *
+ * uWSGI checks nothing when it loads a plugin: it reads the plugin's structs
+ * as laid out by the uwsgi.h and -D flags the plugin was compiled with. This
+ * constructor runs inside dlopen(), before uWSGI reads the plugin struct. It
+ * asks the loading uWSGI for its build through functions the binary exports
+ * (uwsgi_get_dot_h, uwsgi_get_cflags; never through struct fields), computes
+ * the ABI hash exactly as the runtime module does in Python, and on mismatch
+ * clears the plugin's name (the first field of struct uwsgi_plugin, in the
+ * plugin's own memory) so uWSGI drops the plugin instead of crashing.
+ *
+ * uwsgi_plugin_guard.h, generated per build, defines:
+ *   GUARD_PLUGIN_SYMBOL   the plugin struct, e.g. hello_plugin
+ *   GUARD_PLUGIN_NAME     "hello"
+ *   GUARD_HASH            the expected ABI hash, e.g. 0x11060c781602aa76ULL
+ *   GUARD_KEY, GUARD_SUMMARY   the ABI key and summary the plugin was built for
+ *   GUARD_TESTED          " NAME NAME ... ": macros uwsgi.h tests, plus UWSGI_VERSION
+ *   GUARD_NOTABLE         " ssl pcre ... ": features named in summaries
+ *   GUARD_FIX             what to do about a mismatch
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uwsgi_plugin_guard.h"
+
+extern char *uwsgi_get_cflags(void) __attribute__((weak));
+extern char *uwsgi_get_dot_h(void) __attribute__((weak));
+extern void uwsgi_log(const char *, ...) __attribute__((weak));
+
+/* Only the first field, the name pointer, is ever touched. */
+extern char *GUARD_PLUGIN_SYMBOL;
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t fnv1a64(uint64_t value, const char *data, size_t len) {
+	size_t i;
+	for (i = 0; i < len; i++) {
+		value ^= (unsigned char) data[i];
+		value *= FNV_PRIME;
+	}
+	return value;
+}
+
+static int compare_tokens(const void *a, const void *b) {
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Is NAME (len bytes) one of the space-separated words of LIST (" a b ")? */
+static int in_list(const char *list, const char *name, size_t len) {
+	const char *p = list;
+	while ((p = strstr(p, " ")) != NULL) {
+		p++;
+		if (!strncmp(p, name, len) && p[len] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
+static size_t macro_name_length(const char *token) {
+	const char *equal = strchr(token, '=');
+	return equal ? (size_t) (equal - token - 2) : strlen(token) - 2;
+}
+
+/* Split CFLAGS on white space (in place) into the -D tokens whose macro is tested. */
+static size_t abi_defines(char *cflags, char **tokens, size_t max) {
+	size_t count = 0;
+	char *p = cflags;
+	while (*p) {
+		while (*p && isspace((unsigned char) *p))
+			*p++ = 0;
+		if (!*p)
+			break;
+		char *token = p;
+		while (*p && !isspace((unsigned char) *p))
+			p++;
+		if (*p)
+			*p++ = 0;
+		if (!strncmp(token, "-D", 2) && in_list(GUARD_TESTED, token + 2, macro_name_length(token)) && count < max)
+			tokens[count++] = token;
+	}
+	qsort(tokens, count, sizeof(char *), compare_tokens);
+	return count;
+}
+
+static void say(const char *line) {
+	if (uwsgi_log)
+		uwsgi_log("%s\n", line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+/* "uWSGI 2.0.21-debian +ssl -pcre ...", like the runtime module's summary. */
+static void summary(char **tokens, size_t count, char *out, size_t size) {
+	const char *version = "unknown";
+	char version_buf[128] = "";
+	size_t i;
+	for (i = 0; i < count; i++) {
+		if (!strncmp(tokens[i], "-DUWSGI_VERSION=", 16)) {
+			const char *v = tokens[i] + 16;
+			size_t j = 0;
+			for (; *v && j < sizeof(version_buf) - 1; v++)
+				if (*v != '"' && *v != '\\')
+					version_buf[j++] = *v;
+			version_buf[j] = 0;
+			version = version_buf;
+		}
+	}
+	snprintf(out, size, "uWSGI %s", version);
+	const char *sign;
+	for (sign = "+"; sign; sign = (*sign == '+') ? "-" : NULL) {
+		const char *p = GUARD_NOTABLE;
+		while (*p) {
+			while (*p == ' ')
+				p++;
+			size_t len = strcspn(p, " ");
+			if (!len)
+				break;
+			char macro[64];
+			snprintf(macro, sizeof(macro), "-DUWSGI_%.*s", (int) len, p);
+			char *m;
+			for (m = macro + 8; *m; m++)
+				*m = (char) toupper((unsigned char) *m);
+			int defined = 0;
+			for (i = 0; i < count; i++)
+				if (!strncmp(tokens[i], macro, strlen(macro)) && (tokens[i][strlen(macro)] == 0 || tokens[i][strlen(macro)] == '='))
+					defined = 1;
+			if (defined == (*sign == '+')) {
+				size_t used = strlen(out);
+				snprintf(out + used, size - used, " %s%.*s", sign, (int) len, p);
+			}
+			p += len;
+		}
+	}
+}
+
+__attribute__((constructor)) static void uwsgi_plugin_backend_guard(void) {
+	if (!uwsgi_get_cflags || !uwsgi_get_dot_h)
+		return; /* not inside uWSGI (e.g. a tool inspecting the .so) */
+	char *dot_h = uwsgi_get_dot_h();
+	char *cflags = uwsgi_get_cflags();
+	if (!dot_h || !cflags)
+		return;
+	size_t dot_h_len = strlen(dot_h);
+	while (dot_h_len && isspace((unsigned char) dot_h[dot_h_len - 1]))
+		dot_h_len--;
+	char line[4096];
+	snprintf(line, sizeof(line), "dot_h=%016llx\n", (unsigned long long) fnv1a64(FNV_OFFSET, dot_h, dot_h_len));
+	uint64_t hash = fnv1a64(FNV_OFFSET, line, strlen(line));
+	char *tokens[512];
+	size_t count = abi_defines(cflags, tokens, 512), i;
+	for (i = 0; i < count; i++) {
+		hash = fnv1a64(hash, tokens[i], strlen(tokens[i]));
+		hash = fnv1a64(hash, "\n", 1);
+	}
+	if (hash != GUARD_HASH) {
+		char loading[1024];
+		summary(tokens, count, loading, sizeof(loading));
+		snprintf(line, sizeof(line),
+			"uwsgi-plugin-backend: refusing plugin %s: it was built for %s (ABI key %s), "
+			"this is %s (ABI hash %016llx); loading it could crash uWSGI. %s",
+			GUARD_PLUGIN_NAME, GUARD_SUMMARY, GUARD_KEY, loading, (unsigned long long) hash, GUARD_FIX);
+		say(line);
+		GUARD_PLUGIN_SYMBOL = NULL;
+	}
+	if (*dot_h)
+		free(dot_h);
+	free(cflags);
+}

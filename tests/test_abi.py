@@ -1,0 +1,166 @@
+"""Builds per uWSGI ABI: keys, several builds in one wheel, pyuwsgi, the
+load-time guard, merging wheels, and refusing a uwsgi the wheel has no build for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run
+from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
+
+
+def the_wheel(outdir: Path) -> Path:
+    [wheel] = outdir.glob("*.whl")
+    return wheel
+
+
+def unpack(wheel: Path, site: Path) -> Path:
+    zipfile.ZipFile(wheel).extractall(site)
+    return site
+
+
+def plugins_dir_for(site: Path, uwsgi: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "uwsgi_plugin_hello", "--uwsgi", uwsgi], cwd=site, env=clean_env(), check=check)
+
+
+def files_and_hashes(wheel: Path) -> set[str]:
+    """RECORD's lines but its own: every file with its hash and size."""
+    with zipfile.ZipFile(wheel) as archive:
+        [record] = [n for n in archive.namelist() if n.endswith(".dist-info/RECORD")]
+        return {line for line in archive.read(record).decode().splitlines() if line and not line.startswith(record)}
+
+
+def test_three_uwsgi_builds_have_three_keys(pip_uwsgi, debian_uwsgi, pyuwsgi_venv):
+    found = {kind: runtime.binary_abi(str(path)) for kind, path in
+             (("pip", pip_uwsgi), ("debian", debian_uwsgi), ("pyuwsgi", pyuwsgi_venv.uwsgi))}
+    assert len({entry["key"] for entry in found.values()}) == 3, found
+    assert found["debian"]["summary"].startswith("uWSGI 2.0.21-debian +")
+    assert "+pcre " in found["debian"]["summary"] and "+as_shared_library" in found["pyuwsgi"]["summary"]
+    for entry in found.values():
+        assert entry["key"].startswith(entry["version"] + "-")
+
+
+def test_key_ignores_macros_uwsgi_h_does_not_test(pip_uwsgi):
+    version = run([pip_uwsgi, "--version"]).stdout.strip()
+    cflags = run([pip_uwsgi, "--cflags"]).stdout
+    dot_h = subprocess.run([str(pip_uwsgi), "--dot-h"], capture_output=True, check=True).stdout
+    tested = runtime.tested_macros(dot_h)
+    assert {"UWSGI_SSL", "UWSGI_PCRE", "UWSGI_ROUTING"} <= tested
+    assert not {"UWSGI_PLUGIN_DIR", "UWSGI_DECLARE_EMBEDDED_PLUGINS", "UWSGI_LOAD_EMBEDDED_PLUGINS"} & tested
+    other_plugins = cflags.replace('-DUWSGI_PLUGIN_DIR="\\".\\""', '-DUWSGI_PLUGIN_DIR="\\"/usr/lib/uwsgi\\""')
+    other_plugins = other_plugins.replace("UDEP(python);", "")
+    assert other_plugins != cflags
+    assert runtime.abi_key(version, other_plugins, dot_h) == runtime.abi_key(version, cflags, dot_h)
+    assert runtime.abi_key(version, cflags + " -DUWSGI_PCRE", dot_h) != runtime.abi_key(version, cflags, dot_h)
+
+
+def test_one_wheel_for_pip_and_debian_uwsgi(tmp_path, pip_uwsgi, debian_uwsgi):
+    build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", f"-Cuwsgi={debian_uwsgi}")
+    site = unpack(the_wheel(tmp_path / "out"), tmp_path / "site")
+    assert len(list(site.glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so"))) == 2
+    for uwsgi in (pip_uwsgi, debian_uwsgi):
+        directory = plugins_dir_for(site, uwsgi).stdout.strip()
+        assert plugin_answer(uwsgi, directory, "hello", 250, tmp_path / f"{uwsgi.name}.log",
+                             "--hello-greeting", f"Hello {uwsgi.name}") == f"Hello {uwsgi.name}"
+
+
+def test_pyuwsgi_process_serves_plugin(tmp_path, pyuwsgi_venv):
+    build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pyuwsgi_venv.uwsgi}")
+    wheel = the_wheel(tmp_path / "out")
+    python_tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert f"-{python_tag}-{python_tag}-manylinux" in wheel.name
+    pyuwsgi_venv.pip("install", "-q", "--force-reinstall", "--no-deps", wheel)
+    directory = run([pyuwsgi_venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
+    # pyuwsgi's `uwsgi` is a Python console script: the plugin runs inside a Python process.
+    assert plugin_answer(pyuwsgi_venv.uwsgi, directory, "hello", 250, tmp_path / "log",
+                         "--hello-greeting", "Hello pyuwsgi") == "Hello pyuwsgi"
+
+
+@pytest.mark.parametrize("built_for, loaded_by", [("pip", "debian"), ("debian", "pip")])
+def test_guard_refuses_plugin_of_another_build(tmp_path, built_for, loaded_by, pip_uwsgi, debian_uwsgi):
+    binaries = {"pip": pip_uwsgi, "debian": debian_uwsgi}
+    build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={binaries[built_for]}")
+    site = unpack(the_wheel(tmp_path / "out"), tmp_path / "site")
+    [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+    result = subprocess.run(
+        [str(binaries[loaded_by]), "--http-socket", "127.0.0.1:0", "--plugins-dir", str(shared_object.parent),
+         "--need-plugin", "hello"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(), timeout=30,
+    )
+    assert result.returncode == 1, result.stdout  # a refusal, not a crash (that would be a negative signal)
+    versions = {"pip": "uWSGI 2.0.31", "debian": "uWSGI 2.0.21-debian"}
+    [line] = [line for line in result.stdout.splitlines() if "refusing plugin hello" in line]
+    assert f"it was built for {versions[built_for]} +" in line
+    assert f"this is {versions[loaded_by]} +" in line
+    assert "pip install --no-binary uwsgi-plugin-hello --force-reinstall uwsgi-plugin-hello" in line
+    assert "has no .name attribute" in result.stdout
+
+
+def test_no_matching_build_is_a_clear_error(tmp_path, pip_uwsgi, debian_uwsgi):
+    build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    site = unpack(the_wheel(tmp_path / "out"), tmp_path / "site")
+    result = plugins_dir_for(site, debian_uwsgi, check=False)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"error: uwsgi-plugin-hello has no build of its plugins for {debian_uwsgi}")
+    assert "that uwsgi is uWSGI 2.0.21-debian +" in result.stdout
+    assert ": uWSGI 2.0.31 +" in result.stdout  # the build it carries
+    assert "pip install --no-binary uwsgi-plugin-hello --force-reinstall uwsgi-plugin-hello" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+@pytest.fixture
+def single_abi_wheels(tmp_path, pip_uwsgi, debian_uwsgi):
+    env = clean_env(SOURCE_DATE_EPOCH="1700000000")
+    wheels = []
+    for uwsgi in (pip_uwsgi, debian_uwsgi):
+        out = tmp_path / f"single-{uwsgi.name}"
+        build_wheel(copy_project(SAMPLE, tmp_path / f"p-{uwsgi.name}"), out, f"-Cuwsgi={uwsgi}", env=env)
+        wheels.append(the_wheel(out))
+    return wheels
+
+
+def merge(*args) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", *args], check=False, env=clean_env())
+
+
+def test_merge_equals_the_two_binary_build(tmp_path, single_abi_wheels, pip_uwsgi, debian_uwsgi):
+    result = merge(*single_abi_wheels, "-o", tmp_path / "merged")
+    assert result.returncode == 0, result.stdout
+    merged = the_wheel(tmp_path / "merged")
+    build_wheel(copy_project(SAMPLE, tmp_path / "both"), tmp_path / "both-out", f"-Cuwsgi={pip_uwsgi}",
+                f"-Cuwsgi={debian_uwsgi}", env=clean_env(SOURCE_DATE_EPOCH="1700000000"))
+    both = the_wheel(tmp_path / "both-out")
+    assert merged.name == both.name
+    assert files_and_hashes(merged) == files_and_hashes(both)
+    assert len([line for line in files_and_hashes(merged) if line.split(",")[0].endswith("hello_plugin.so")]) == 2
+
+
+def test_merge_refuses_mismatched_inputs(tmp_path, single_abi_wheels, pip_uwsgi, pyuwsgi_venv):
+    pip_wheel, debian_wheel = single_abi_wheels
+    # Another version of the project.
+    newer = copy_project(SAMPLE, tmp_path / "newer")
+    (newer / "pyproject.toml").write_text((newer / "pyproject.toml").read_text().replace('version = "1.0.0"', 'version = "1.0.1"'))
+    build_wheel(newer, tmp_path / "newer-out", f"-Cuwsgi={pip_uwsgi}")
+    # Other tags: a pyuwsgi build is tied to one Python.
+    build_wheel(copy_project(SAMPLE, tmp_path / "py"), tmp_path / "py-out", f"-Cuwsgi={pyuwsgi_venv.uwsgi}")
+    # The same ABI key with other contents.
+    changed = copy_project(SAMPLE, tmp_path / "changed")
+    (changed / "hello.c").write_text((changed / "hello.c").read_text().replace("Hello from a wheel", "Hello, changed"))
+    build_wheel(changed, tmp_path / "changed-out", f"-Cuwsgi={pip_uwsgi}")
+    cases = {
+        "version": (the_wheel(tmp_path / "newer-out"), "their version differ"),
+        "tags": (the_wheel(tmp_path / "py-out"), "their tags differ"),
+        "conflicting key": (the_wheel(tmp_path / "changed-out"), "with other contents than"),
+    }
+    for what, (other, message) in cases.items():
+        out = tmp_path / f"merged-{what}"
+        result = merge(pip_wheel, other, "-o", out)
+        assert result.returncode == 1, (what, result.stdout)
+        assert result.stdout.startswith("uwsgi-plugin-backend: error: "), result.stdout
+        assert message in result.stdout, (what, result.stdout)
+        assert not out.exists() or not list(out.iterdir())
