@@ -164,3 +164,36 @@ def test_merge_refuses_mismatched_inputs(tmp_path, single_abi_wheels, pip_uwsgi,
         assert result.stdout.startswith("uwsgi-plugin-backend: error: "), result.stdout
         assert message in result.stdout, (what, result.stdout)
         assert not out.exists() or not list(out.iterdir())
+
+
+def pinning_project(tmp_path: Path, dynamic: bool = True) -> Path:
+    project = copy_project(SAMPLE, tmp_path / "pinned")
+    text = (project / "pyproject.toml").read_text()
+    if dynamic:
+        text = text.replace('requires-python = ">=3.9"\n', 'requires-python = ">=3.9"\ndynamic = ["dependencies"]\n')
+    (project / "pyproject.toml").write_text(text + '\n[tool.uwsgi-plugin]\npin-uwsgi = true\n')
+    return project
+
+
+def requires_dist(wheel: Path) -> list[str]:
+    metadata = zipfile.ZipFile(wheel).read("uwsgi_plugin_hello-1.0.0.dist-info/METADATA").decode()
+    return [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+
+
+def test_pin_uwsgi_requires_the_exact_release(tmp_path, pip_uwsgi, pyuwsgi_venv, debian_uwsgi):
+    project = pinning_project(tmp_path)
+    # pip wheel calls prepare_metadata_for_build_wheel first: it must carry the same pin.
+    for name, uwsgi in (("pip", pip_uwsgi), ("pyuwsgi", pyuwsgi_venv.uwsgi), ("debian", debian_uwsgi)):
+        out = tmp_path / name
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-C", f"uwsgi={uwsgi}",
+             "-w", out, project], env=clean_env())
+        pyuwsgi_version = run([pyuwsgi_venv.python, "-c", "import importlib.metadata as m; print(m.version('pyuwsgi'))"]).stdout.strip()
+        expected = {"pip": ["uWSGI==2.0.31"], "pyuwsgi": [f"pyuwsgi=={pyuwsgi_version}"], "debian": []}[name]
+        assert requires_dist(the_wheel(out)) == expected
+
+
+def test_pin_uwsgi_needs_dynamic_dependencies(tmp_path, pip_uwsgi):
+    result = build_wheel(pinning_project(tmp_path, dynamic=False), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert result.returncode != 0
+    assert 'add dynamic = ["dependencies"] to [project]' in result.stdout
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.whl"))

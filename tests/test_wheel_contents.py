@@ -65,3 +65,10 @@ def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):
     assert result.returncode != 0
     assert "needs plugin_dir in your own" in result.stdout
     assert "from ._uwsgi_plugin import plugin_dir" in result.stdout
+
+
+def test_readme_config_reference_is_generated_from_the_model():
+    from conftest import REPO
+    from uwsgi_plugin_backend.config import reference_table
+
+    assert reference_table() in (REPO / "README.md").read_text()

@@ -33,10 +33,11 @@ class Option:
 
 
 OPTIONS = (
-    Option("plugins", list, '["."]', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."),
+    Option("plugins", list, '`["."]`', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."),
     Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`."),
     Option("uwsgi", list, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi=PATH` (may repeat) and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence.", one_or_more=True),
-    Option("strip", bool, "false", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
+    Option("strip", bool, "`false`", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
+    Option("pin-uwsgi", bool, "`false`", "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`."),
 )
 
 # Config settings (-C KEY=VALUE) this backend reads itself; all others go to scikit-build-core.
@@ -53,6 +54,7 @@ class ProjectConfig:
     plugin_dirs: tuple[Path, ...]
     uwsgi: list[str]
     strip: bool
+    pin_uwsgi: bool
 
     @property
     def project(self) -> dict[str, Any]:
@@ -138,6 +140,7 @@ def load_config(root: Path) -> ProjectConfig:
         plugin_dirs=_plugin_dirs(root, table.get("plugins", ["."])),
         uwsgi=[table["uwsgi"]] if isinstance(table.get("uwsgi"), str) else table.get("uwsgi", []),
         strip=table.get("strip", False),
+        pin_uwsgi=table.get("pin-uwsgi", False),
     )
 
 
@@ -169,3 +172,13 @@ def foreign_settings(config_settings: ConfigSettings | None) -> dict[str, str | 
         for key, value in (config_settings or {}).items()
         if key not in OWN_SETTINGS
     }
+
+
+def reference_table() -> str:
+    """The README's `[tool.uwsgi-plugin]` reference, made from OPTIONS (a test keeps them equal)."""
+    kinds = {str: "string", bool: "boolean", list: "list of strings"}
+    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for option in OPTIONS:
+        kind = "string or list of strings" if option.one_or_more else kinds[option.kind]
+        rows.append(f"| `{option.key}` | {kind} | {option.default} | {option.help} |")
+    return "\n".join(rows) + "\n"

@@ -4,15 +4,12 @@ version or platform) into one wheel that carries every build."""
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-import zipfile
 from pathlib import Path, PurePosixPath
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from wheel.wheelfile import WheelFile
 
 from .errors import BackendError
+from .wheel_files import read_wheel, write_wheel
 
 BUILDS_DIR = "uwsgi_builds"
 
@@ -31,14 +28,6 @@ def _identity(path: Path) -> tuple:
     except InvalidWheelFilename as error:
         raise BackendError(f"{path} is not a wheel: {error}") from None
     return name, version, build, frozenset(tags)
-
-
-def _contents(path: Path) -> dict[str, bytes]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return {name: archive.read(name) for name in archive.namelist() if not name.endswith(".dist-info/RECORD")}
-    except (OSError, zipfile.BadZipFile) as error:
-        raise BackendError(f"cannot read {path}: {error}") from None
 
 
 def _digest(files: dict[str, bytes], prefix: str) -> str:
@@ -61,9 +50,9 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     f"cannot merge {first.name} and {path.name}: their {label} differ; "
                     "merge only builds of the same project version with the same wheel tags"
                 )
-    merged = _contents(first)
+    merged = read_wheel(first)
     for path in wheels[1:]:
-        files = _contents(path)
+        files = read_wheel(path)
         for name in sorted(set(merged) | set(files)):
             build = _build_of(name)
             if build is None and merged.get(name) != files.get(name):
@@ -84,13 +73,5 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     target = output_dir / first.name
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
-    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".merge-") as tmp:
-        tree = Path(tmp) / "tree"
-        for name, data in merged.items():
-            (tree / name).parent.mkdir(parents=True, exist_ok=True)
-            (tree / name).write_bytes(data)
-        partial = Path(tmp) / first.name
-        with WheelFile(partial, "w") as wheel:
-            wheel.write_files(str(tree))
-        os.replace(partial, target)
+    write_wheel(merged, target)
     return target

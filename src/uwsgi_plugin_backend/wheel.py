@@ -13,7 +13,8 @@ from scikit_build_core import build as skbuild
 from .config import ConfigSettings, ProjectConfig, foreign_settings, load_config, setting_flag, setting_values
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
-from .find_uwsgi import find_uwsgis
+from .find_uwsgi import ChosenUwsgi, find_uwsgis
+from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import plugin_name
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
@@ -91,9 +92,34 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
     return [f"{interpreter_abi}-{platform}" for platform in choice.tags]
 
 
+def uwsgi_pins(config: ProjectConfig, chosen: list[ChosenUwsgi]) -> list[str] | None:
+    """With pin-uwsgi: ``uwsgi==X`` / ``pyuwsgi==X`` for the distribution the target binary belongs to."""
+    if not config.pin_uwsgi:
+        return None
+    if "dependencies" not in config.project.get("dynamic", []):
+        raise BackendError(
+            "pin-uwsgi = true makes the wheel's dependencies depend on the uwsgi it is built for, "
+            "which PEP 621 allows only for dynamic fields: add dynamic = [\"dependencies\"] to [project] "
+            "(and remove a static dependencies list)"
+        )
+    pins = set()
+    for target in chosen:
+        owner = owning_distribution(target.path)
+        if owner is None:
+            log(f"pin-uwsgi: {target.path} belongs to no installed Python distribution; nothing to pin for it")
+            continue
+        pins.add(f"{owner[0]}=={owner[1]}")
+    if len(pins) > 1:
+        raise BackendError(f"pin-uwsgi: the target binaries come from {', '.join(sorted(pins))}; a wheel can pin only one")
+    if pins:
+        log(f"pin-uwsgi: Requires-Dist {', '.join(pins)}")
+    return sorted(pins)
+
+
 def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
+    pins = uwsgi_pins(config, chosen)
     kits = distinct_kits(chosen)
     strip = setting_flag(config_settings, "strip", config.strip)
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
@@ -109,6 +135,8 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
         out = work / "out"
         # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
         wheel_name = skbuild.build_wheel(str(out), settings, None)
+        if pins:
+            pin_wheel(out / wheel_name, pins)
         Path(wheel_directory).mkdir(parents=True, exist_ok=True)
         shutil.move(str(out / wheel_name), Path(wheel_directory) / wheel_name)
     log(f"wrote {wheel_name}")
@@ -117,7 +145,12 @@ def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSett
     config = load_config(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(config, plugin_names(config, Path(tmp)))
-    return skbuild.prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
+    dist_info = skbuild.prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
+    if config.pin_uwsgi:
+        pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
+        if pins:
+            pin_metadata_dir(Path(metadata_directory) / dist_info, pins)
+    return dist_info
 
 
 def build_plugin_sdist(sdist_directory: str, config_settings: ConfigSettings | None) -> str:

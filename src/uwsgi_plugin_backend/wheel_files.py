@@ -1,0 +1,36 @@
+"""Reading a wheel into memory and writing files back as a wheel, for the
+few changes made after scikit-build-core wrote it (merge, pin-uwsgi).
+wheel's WheelFile writes the RECORD; nothing here is a wheel writer of its own."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from wheel.wheelfile import WheelFile
+
+from .errors import BackendError
+
+
+def read_wheel(path: Path) -> dict[str, bytes]:
+    """Every file of the wheel but its RECORD, which is written anew."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {name: archive.read(name) for name in archive.namelist() if not name.endswith(".dist-info/RECORD")}
+    except (OSError, zipfile.BadZipFile) as error:
+        raise BackendError(f"cannot read {path}: {error}") from None
+
+
+def write_wheel(files: dict[str, bytes], target: Path) -> None:
+    """Write ``files`` as the wheel ``target``, whole or not at all."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wheel-") as tmp:
+        tree = Path(tmp) / "tree"
+        for name, data in files.items():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).write_bytes(data)
+        partial = Path(tmp) / target.name
+        with WheelFile(partial, "w") as wheel:
+            wheel.write_files(str(tree))
+        os.replace(partial, target)
