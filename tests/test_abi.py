@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run
+
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 

@@ -8,7 +8,16 @@ import stat
 import zipfile
 from pathlib import Path
 
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, tree_digest
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    build_wheel,
+    clean_env,
+    copy_project,
+    plugin_answer,
+    run,
+    tree_digest,
+)
 
 CC_RECORDER = """#!/bin/sh
 # Record this compiler call's arguments, NUL-separated, then compile for real.

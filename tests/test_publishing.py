@@ -10,9 +10,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    build_wheel,
+    clean_env,
+    copy_project,
+    make_venv,
+    plugin_answer,
+    run,
+)
 from elftools.elf.elffile import ELFFile
-
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, make_venv, plugin_answer, run
 
 BIN = Path(sys.executable).parent
 

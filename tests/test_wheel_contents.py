@@ -8,7 +8,16 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, tree_digest
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    build_wheel,
+    clean_env,
+    copy_project,
+    plugin_answer,
+    run,
+    tree_digest,
+)
 
 
 def wheel_files(wheel: Path) -> list[str]:
@@ -69,6 +78,7 @@ def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):
 
 def test_readme_config_reference_is_generated_from_the_model():
     from conftest import REPO
+
     from uwsgi_plugin_backend.config import reference_table
 
     assert reference_table() in (REPO / "README.md").read_text()

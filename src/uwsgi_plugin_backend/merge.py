@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import BackendError
-from .wheel_files import read_wheel, write_wheel
+from .wheel_files import read_wheel, wheel_epoch, write_wheel
 
 BUILDS_DIR = "uwsgi_builds"
 
@@ -73,5 +73,5 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     target = output_dir / first.name
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
-    write_wheel(merged, target)
+    write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
     return target

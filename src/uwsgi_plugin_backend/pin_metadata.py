@@ -13,7 +13,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .wheel_files import read_wheel, write_wheel
+from .wheel_files import read_wheel, wheel_epoch, write_wheel
 
 
 def owning_distribution(binary: Path) -> tuple[str, str] | None:
@@ -45,4 +45,4 @@ def pin_wheel(wheel: Path, requirements: list[str]) -> None:
     files = read_wheel(wheel)
     [name] = [n for n in files if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
     files[name] = with_requirements(files[name], requirements)
-    write_wheel(files, wheel)
+    write_wheel(files, wheel, wheel_epoch(wheel))

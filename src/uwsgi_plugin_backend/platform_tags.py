@@ -13,7 +13,11 @@ import sysconfig
 from pathlib import Path
 
 from auditwheel.architecture import Architecture
-from auditwheel.elfutils import elf_find_versioned_symbols, elf_read_dt_needed, filter_undefined_symbols
+from auditwheel.elfutils import (
+    elf_find_versioned_symbols,
+    elf_read_dt_needed,
+    filter_undefined_symbols,
+)
 from auditwheel.libc import Libc
 from auditwheel.policy import Policy, WheelPolicies
 from elftools.elf.elffile import ELFFile

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from .errors import BackendError, log
-from .load_guard import compile_guard
 from .kit import UwsgiKit, quiet_uwsgi_env
+from .load_guard import compile_guard
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from scikit_build_core import build as skbuild
 
-from .config import ConfigSettings, ProjectConfig, foreign_settings, load_config, setting_flag, setting_values
+from .config import (
+    ConfigSettings,
+    ProjectConfig,
+    foreign_settings,
+    load_config,
+    setting_flag,
+    setting_values,
+)
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis

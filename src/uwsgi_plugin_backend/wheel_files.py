@@ -4,6 +4,7 @@ wheel's WheelFile writes the RECORD; nothing here is a wheel writer of its own."
 
 from __future__ import annotations
 
+import calendar
 import os
 import tempfile
 import zipfile
@@ -23,13 +24,22 @@ def read_wheel(path: Path) -> dict[str, bytes]:
         raise BackendError(f"cannot read {path}: {error}") from None
 
 
-def write_wheel(files: dict[str, bytes], target: Path) -> None:
-    """Write ``files`` as the wheel ``target``, whole or not at all."""
+def wheel_epoch(path: Path) -> float:
+    """The newest timestamp inside a wheel, so a rewritten wheel keeps it
+    (a reproducible input stays reproducible)."""
+    with zipfile.ZipFile(path) as archive:
+        # wheel dates its entries in UTC (time.gmtime); timegm is the inverse.
+        return max(calendar.timegm((*info.date_time, 0, 0, 0)) for info in archive.infolist())
+
+
+def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
+    """Write ``files``, all dated ``epoch``, as the wheel ``target``, whole or not at all."""
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wheel-") as tmp:
         tree = Path(tmp) / "tree"
         for name, data in files.items():
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             (tree / name).write_bytes(data)
+            os.utime(tree / name, (epoch, epoch))
         partial = Path(tmp) / target.name
         with WheelFile(partial, "w") as wheel:
             wheel.write_files(str(tree))
