@@ -8,6 +8,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import (
     PACKAGES,
     SAMPLE,
@@ -39,33 +41,58 @@ def recorded_calls(record_dir: Path) -> list[list[str]]:
     return [path.read_bytes().decode().split("\0")[:-1] for path in sorted(record_dir.iterdir())]
 
 
-def flags_only(call: list[str]) -> list[str]:
-    """A compiler call without its source files, which sit in different places."""
-    return [arg for arg in call if not arg.endswith(".c")]
+SOURCE_SUFFIXES = (".c", ".cc")
 
 
-def test_compile_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi):
+def prepare_features(project: Path) -> Path:
+    """The object and the static library GCC_LIST names, made before the build as a project would ship them."""
+    run(["gcc", "-fPIC", "-c", "-x", "c", "object.c.in", "-o", "prebuilt.o"], cwd=project)
+    run(["gcc", "-fPIC", "-c", "-x", "c", "archive.c.in", "-o", "archive.o"], cwd=project)
+    run(["ar", "rcs", "libarchive.a", "archive.o"], cwd=project)
+    return project
+
+
+@pytest.mark.parametrize("fixture", ["sample", "features"])
+def test_compile_and_link_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi, fixture):
     recorder = tmp_path / "cc"
     recorder.write_text(CC_RECORDER)
     recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     ours.mkdir()
     theirs.mkdir()
-    plugin = copy_project(SAMPLE, tmp_path / "sample")
-
-    run([pip_uwsgi, "--build-plugin", plugin], cwd=tmp_path, env=clean_env(CC=str(recorder), CC_RECORD_DIR=str(theirs)))
+    source = SAMPLE if fixture == "sample" else PACKAGES / "features"
+    plugin = copy_project(source, tmp_path / "plugin")
+    if fixture == "features":
+        prepare_features(plugin)
     build_wheel(plugin, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", env=clean_env(CC=str(recorder), CC_RECORD_DIR=str(ours)))
+    # As plugin authors run it: in the plugin directory (GCC_LIST's .a entries are relative to it).
+    run([pip_uwsgi, "--build-plugin", "."], cwd=plugin, env=clean_env(CC=str(recorder), CC_RECORD_DIR=str(theirs)))
 
+    # uwsgi's one gcc line: -fPIC -shared -o NAME_plugin.so CFLAGS SOURCES LDFLAGS LIBS
     [their_call] = recorded_calls(theirs)
-    [our_call] = [call for call in recorded_calls(ours) if "hello_plugin.so" in call]
-    # What the backend adds: the random build directory mapped away (reproducible
-    # builds) and the load-time guard's object in the link.
-    [prefix_map] = [arg for arg in our_call if arg.startswith("-ffile-prefix-map=")]
-    assert prefix_map.endswith("=.")
-    our_call.remove(prefix_map)
-    our_call.remove(".uwsgi_plugin_guard/guard.o")
-    assert flags_only(our_call) == flags_only(their_call)
-    assert "-DUWSGI_SSL" in our_call or "-DUWSGI_HAS_IFADDRS" in our_call  # the binary's own CFLAGS
+    sources = [i for i, arg in enumerate(their_call) if arg.endswith(SOURCE_SUFFIXES)]
+    their_cflags = their_call[4:sources[0]]
+    assert their_call[:4] == ["-fPIC", "-shared", "-o", f"{'hello' if fixture == 'sample' else 'features'}_plugin.so"]
+    assert sources == list(range(sources[0], sources[-1] + 1))
+
+    calls = recorded_calls(ours)
+    [prefix_map] = {arg for call in calls for arg in call if arg.startswith("-ffile-prefix-map=")}
+    assert prefix_map.endswith("=.")  # the random build directory mapped away: reproducible builds
+    calls = [[arg for arg in call if arg != prefix_map] for call in calls]
+    [link] = [call for call in calls if "-shared" in call]
+    compiles = [call for call in calls if "-c" in call and "guard.c" not in call]
+    # One compile per source: uwsgi's CFLAGS, then -c SOURCE -o OBJECT and the dependency file.
+    assert len(compiles) == len(sources)
+    objects = {}
+    for call in compiles:
+        assert call[:1 + len(their_cflags)] == ["-fPIC", *their_cflags]
+        rest = call[1 + len(their_cflags):]
+        assert rest[0] == "-c" and rest[2] == "-o" and rest[4:6] == ["-MMD", "-MF"] and len(rest) == 7
+        objects[Path(rest[1]).name] = rest[3]
+    # One link: uwsgi's line with each source's object in its place, plus the load-time guard.
+    link.remove(".uwsgi_plugin_guard/guard.o")
+    expected = [objects[Path(arg).name] if i in sources else arg for i, arg in enumerate(their_call)]
+    assert link == expected
 
 
 def test_source_tree_unchanged(tmp_path, pip_uwsgi):
@@ -77,11 +104,7 @@ def test_source_tree_unchanged(tmp_path, pip_uwsgi):
 
 
 def test_every_uwsgiplugin_feature(tmp_path, pip_uwsgi):
-    project = copy_project(PACKAGES / "features", tmp_path / "features")
-    # The object and the static library GCC_LIST names, made before the build as a project would ship them.
-    run(["gcc", "-fPIC", "-c", "-x", "c", "object.c.in", "-o", "prebuilt.o"], cwd=project)
-    run(["gcc", "-fPIC", "-c", "-x", "c", "archive.c.in", "-o", "archive.o"], cwd=project)
-    run(["ar", "rcs", "libarchive.a", "archive.o"], cwd=project)
+    project = prepare_features(copy_project(PACKAGES / "features", tmp_path / "features"))
     before = tree_digest(project)
 
     result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")

@@ -5,16 +5,29 @@ it, so a mistake becomes one clear message instead of a traceback from deep
 inside uwsgiconfig.py. Then it runs the uwsgi binary's own uwsgiconfig.py
 exactly as ``uwsgi --build-plugin .`` would (``--extra-plugin .``).
 
-usage: python _uwsgiconfig_driver.py check|build UWSGICONFIG_PY REAL_PLUGIN_DIR RESULT_JSON
+usage: python _uwsgiconfig_driver.py check|build UWSGICONFIG_PY REAL_PLUGIN_DIR RESULT_JSON [JOBS OBJECTS_DIR]
 
-``check`` stops after the check (prepare_metadata_for_build_wheel needs only NAME).
+``check`` stops after the check (the backend needs only NAME).
+
+In ``build`` mode the one gcc line uwsgiconfig.py would run for the plugin is
+taken apart instead of run: the very pieces build_plugin() formats into it
+(GCC, the PIC and shared flags, its CFLAGS, GCC_LIST, LDFLAGS, LIBS) become
+one compile command per source, run JOBS at a time through the same shell,
+and one link command with the objects in place of the sources. Objects whose
+command and inputs (source and the headers gcc -MMD lists) are unchanged are
+reused from OBJECTS_DIR. Everything else uwsgiconfig.py does (BINARY_LIST,
+the REQUIRES section, post_build) runs as it always does, in the same order.
 """
 
+import hashlib
 import json
 import os
 import runpy
+import shlex
+import subprocess
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
 
@@ -58,6 +71,115 @@ def check_plugin_file(real_dir):
     return name, None
 
 
+def file_hash(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def dependencies(dep_file):
+    """The files a make-style .d file (gcc -MMD) lists as prerequisites."""
+    with open(dep_file) as f:
+        text = f.read().replace("\\\n", " ")
+    _, _, prerequisites = text.partition(":")
+    return shlex.split(prerequisites)  # make escapes spaces as "\\ ", as the shell does
+
+
+class ObjectCache:
+    """Compiled objects with a manifest each: the command and the hashes of its inputs."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+
+    def paths(self, source):
+        stem = os.path.join(self.directory, source.replace("/", "_").lstrip("._") or "source")
+        return stem + ".o", stem + ".d", stem + ".json"
+
+    def reusable(self, source, command):
+        obj, _, manifest = self.paths(source)
+        try:
+            with open(manifest) as f:
+                recorded = json.load(f)
+        except (OSError, ValueError):
+            return False
+        if recorded.get("command") != command or not os.path.exists(obj):
+            return False
+        return all(file_hash(path) == digest for path, digest in recorded["inputs"].items())
+
+    def record(self, source, command):
+        obj, dep, manifest = self.paths(source)
+        inputs = {path: file_hash(path) for path in [source, *dependencies(dep)]}
+        with open(manifest + ".partial", "w") as f:
+            json.dump({"command": command, "inputs": inputs}, f)
+        os.replace(manifest + ".partial", manifest)
+
+
+def run_shell(command):
+    """Run like uwsgiconfig.py does (through the shell); return status and output."""
+    process = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return process.returncode, process.stdout.decode(errors="replace")
+
+
+def parallel_build(frame_locals, frame_globals, jobs, cache):
+    """Compile each source of the captured gcc line on its own, then link once."""
+    gcc, pic = frame_globals["GCC"], frame_locals["need_pic"]
+    uniq = frame_globals["uniq_warnings"]
+    cflags = " ".join(uniq(frame_locals["p_cflags"]))
+    compiles, link_inputs = [], []
+    for entry in frame_locals["gcc_list"]:
+        if entry.endswith((".a", ".o")):
+            link_inputs.append(entry)
+            continue
+        obj, dep, _ = cache.paths(entry)
+        command = "%s%s %s -c %s -o %s -MMD -MF %s" % (gcc, pic, cflags, entry, shlex.quote(obj), shlex.quote(dep))
+        link_inputs.append(shlex.quote(obj))
+        if not cache.reusable(entry, command):
+            compiles.append((entry, command))
+    sources = [entry for entry in frame_locals["gcc_list"] if not entry.endswith((".a", ".o"))]
+    print("[%s] compiling %d of %d sources (%d unchanged, reused), %d at a time" % (
+        gcc, len(compiles), len(sources), len(sources) - len(compiles), jobs))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(lambda item: run_shell(item[1]), compiles))
+    failed = False
+    for (source, command), (status, output) in zip(compiles, results):
+        if output:
+            sys.stdout.write(output)
+        if status != 0:
+            failed = True
+            print("*** compiling %s failed: %s" % (source, command))
+        else:
+            cache.record(source, command)
+    if failed:
+        return 1
+    link = "%s%s %s -o %s.so %s %s %s %s" % (
+        gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
+        " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+    print(link if os.environ.get("UWSGI_PLUGIN_BACKEND_VERBOSE") else "[%s] linking %s.so" % (gcc, frame_locals["plugin_dest"]))
+    status, output = run_shell(link)
+    sys.stdout.write(output)
+    return status
+
+
+def take_over_gcc_line(jobs, cache):
+    """Replace the run of build_plugin()'s one gcc line by parallel_build()."""
+    real_call = subprocess.call
+
+    def call(command, *args, **kwargs):
+        frame = sys._getframe(1)
+        if frame.f_code.co_name == "build_plugin" and isinstance(command, str) and "gccline" in frame.f_locals:
+            local = frame.f_locals
+            parallel = not any(e.endswith((".go", ".m")) for e in local["gcc_list"])  # other toolchains: as is
+            if parallel and command == local["gccline"]:
+                sys.stdout.flush()
+                return parallel_build(local, frame.f_globals, jobs, cache)
+        return real_call(command, *args, **kwargs)
+
+    subprocess.call = call
+
+
 def main():
     mode, uwsgiconfig, real_dir, result_path = sys.argv[1:5]
     name, error = check_plugin_file(real_dir)
@@ -67,6 +189,8 @@ def main():
         sys.exit(2)
     if mode == "check":
         return
+    jobs, objects_dir = int(sys.argv[5]), sys.argv[6]
+    take_over_gcc_line(jobs, ObjectCache(objects_dir))
     sys.argv = [uwsgiconfig, "--extra-plugin", "."]
     runpy.run_path(uwsgiconfig, run_name="__main__")
 

@@ -4,6 +4,7 @@ pyproject.toml, plus the backend's own config settings (``-C uwsgi=PATH``)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,8 @@ OPTIONS = (
 )
 
 # Config settings (-C KEY=VALUE) this backend reads itself; all others go to scikit-build-core.
-OWN_SETTINGS = ("uwsgi", "strip")
+OWN_SETTINGS = ("uwsgi", "strip", "jobs", "build-dir")
+JOBS_ENV = "UWSGI_PLUGIN_BACKEND_JOBS"
 KIND_NAMES = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
 
 
@@ -163,6 +165,18 @@ def setting_flag(config_settings: ConfigSettings | None, key: str, default: bool
     if value in ("0", "false", "no", "off", ""):
         return False
     raise BackendError(f"-C {key}={values[-1]} is not a yes/no value; use -C {key}=true or -C {key}=false")
+
+
+def jobs_setting(config_settings: ConfigSettings | None) -> int:
+    """How many compilers run at once: -C jobs=N, $UWSGI_PLUGIN_BACKEND_JOBS, else the usable cores."""
+    values = setting_values(config_settings, "jobs")
+    text = values[-1] if values else os.environ.get(JOBS_ENV)
+    if not text:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not text.strip().isdigit() or int(text) < 1:
+        source = "-C jobs" if values else f"${JOBS_ENV}"
+        raise BackendError(f"{source}={text!r} is not a number of jobs; give a whole number of at least 1")
+    return int(text)
 
 
 def foreign_settings(config_settings: ConfigSettings | None) -> dict[str, str | list[str]]:

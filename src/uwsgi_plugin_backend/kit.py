@@ -22,6 +22,7 @@ class UwsgiKit:
     cflags: str
     dot_h: bytes
     config_py: bytes
+    directory: Path | None = None  # where uwsgi.h and uwsgiconfig.py lie, once cached
 
     @property
     def abi_key(self) -> str:
@@ -87,7 +88,7 @@ def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:
     )
 
 
-def read_kit(binary: Path) -> UwsgiKit:
+def extract_kit(binary: Path) -> UwsgiKit:
     """Ask ``binary`` for its build kit; fail clearly when it is no uwsgi."""
     version = _ask(binary, "--version").decode(errors="replace").strip()
     if not VERSION_PATTERN.match(version):

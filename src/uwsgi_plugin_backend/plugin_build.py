@@ -11,6 +11,7 @@ own source tree look for it.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -81,22 +82,25 @@ def reproducible_flags(work: Path) -> list[str]:
     return [] if any(c.isspace() for c in path) else [f"-ffile-prefix-map={path}=."]
 
 
-def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None) -> Path:
-    """Lay out ``work`` so that the plugin's copy sits two levels below uwsgi.h."""
+def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None, skip: Path) -> Path:
+    """Lay out ``work`` so that a fresh copy of the plugin sits two levels below uwsgi.h."""
     tree = work / "tree"
+    if tree.exists():  # a persistent build directory: outputs of the last build go
+        shutil.rmtree(tree)
     plugin_copy = tree / "plugins" / "plugin"
-    copy_plugin_dir(plugin_source, plugin_copy, skip=work.resolve())
+    copy_plugin_dir(plugin_source, plugin_copy, skip=skip.resolve())
     if kit_dir is not None:
         (tree / "uwsgi.h").symlink_to(kit_dir / "uwsgi.h")
         (plugin_copy / ".uwsgi_plugins_builder").symlink_to(kit_dir, target_is_directory=True)
     return plugin_copy
 
 
-def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], uwsgiconfig: str = "-") -> str:
+def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], *build_args: str) -> str:
     """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME."""
     result_file = work / "check.json"
+    uwsgiconfig, *rest = build_args or ("-",)
     process = subprocess.run(
-        [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file)],
+        [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
         cwd=plugin_copy,
         env={**quiet_uwsgi_env(), **env},
         stdin=subprocess.DEVNULL,
@@ -134,26 +138,58 @@ def missing_header_hint(output: str) -> str:
     )
 
 
+def literal_name(plugin_file: Path) -> str | None:
+    """NAME when uwsgiplugin.py assigns it once, a plain string: read without running the file."""
+    try:
+        tree = ast.parse(plugin_file.read_bytes(), str(plugin_file))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    stores = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "NAME" and isinstance(node.ctx, ast.Store)]
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and node.targets == stores[:1] and len(stores) == 1:
+            value = node.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.isidentifier():
+                return value.value
+    return None
+
+
 def plugin_name(plugin_source: Path, work: Path) -> str:
-    """Check the plugin's uwsgiplugin.py and return its NAME, compiling nothing."""
-    plugin_copy = _prepare_tree(plugin_source, work, None)
+    """The plugin's NAME, compiling nothing: read from uwsgiplugin.py when it is
+    a plain assignment, else by running the file's check in the driver."""
+    name = literal_name(plugin_source / "uwsgiplugin.py")
+    if name is not None:
+        return name
+    plugin_copy = _prepare_tree(plugin_source, work, None, work)
     return _run_driver("check", plugin_copy, plugin_source, work, {})
 
 
-def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
-    """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi inside ``work``,
-    with the load-time guard and ``link_flags`` added to the link."""
+@dataclasses.dataclass(frozen=True)
+class BuildPlace:
+    """Where one plugin is built: ``work`` (kept between builds when it lies in a
+    persistent build directory, ``root``), and how many compilers run at once."""
+
+    work: Path
+    root: Path
+    jobs: int
+
+
+def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, place: BuildPlace, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
+    """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi, with the
+    load-time guard and ``link_flags`` added to the link."""
     log(f"building plugin {name} from {plugin_source} for {kit.abi_summary}")
-    plugin_copy = _prepare_tree(plugin_source, work, kit_dir)
+    work = place.work
+    plugin_copy = _prepare_tree(plugin_source, work, kit_dir, place.root)
     prefix_map = reproducible_flags(work)
-    guard_object = compile_guard(kit, name, fix, plugin_copy, prefix_map)
+    guard_object = compile_guard(kit, name, fix, work / "guard", plugin_copy, prefix_map)
     env = {
         "UWSGI_PLUGINS_BUILDER_CFLAGS": kit.cflags,
         # uwsgiconfig.py appends $CFLAGS and $LDFLAGS, split on white space, to its gcc line.
         "CFLAGS": " ".join([*os.environ.get("CFLAGS", "").split(), *prefix_map]),
         "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), guard_object, *link_flags]),
     }
-    built = _run_driver("build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"))
+    built = _run_driver(
+        "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(place.jobs), str(work / "objects")
+    )
     if built != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")
     shared_object = plugin_copy / f"{name}_plugin.so"

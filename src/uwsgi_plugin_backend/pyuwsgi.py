@@ -33,6 +33,8 @@ class PyuwsgiModule:
 
     def link_flags(self, link_dir: Path, link_dir_relative: str) -> list[str]:
         """Flags for uwsgiconfig.py's LDFLAGS (split on white space, joined into a shell line)."""
+        link_dir.mkdir(parents=True, exist_ok=True)
+        (link_dir / self.path.name).unlink(missing_ok=True)
         (link_dir / self.path.name).symlink_to(self.path)
         return [f"-L{link_dir_relative}", f"-l:{self.path.name}", f"'-Wl,-rpath,{RPATH_TO_SITE_PACKAGES}'"]
 

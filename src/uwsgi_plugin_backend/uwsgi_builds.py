@@ -14,8 +14,9 @@ from . import __version__
 from .config import ProjectConfig
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi
-from .kit import UwsgiKit, read_kit
-from .plugin_build import BuiltPlugin, build_plugin
+from .kit import UwsgiKit
+from .kit_cache import read_kit
+from .plugin_build import BuildPlace, BuiltPlugin, build_plugin
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 
 
@@ -74,20 +75,21 @@ def strip_debug_info(shared_object: Path) -> None:
     subprocess.run([strip, "--strip-debug", str(shared_object)], check=True)
 
 
-def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], work: Path, strip: bool) -> UwsgiBuild:
-    """Build every plugin of the project for ``kit``'s uwsgi inside ``work``."""
-    kit_dir = work / "kit"
-    kit.write(kit_dir)
+def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], root: Path, jobs: int, strip: bool) -> UwsgiBuild:
+    """Build every plugin of the project for ``kit``'s uwsgi in ``root``/<its ABI directory>."""
+    work = root / kit.build_dir_name
+    kit_dir = kit.directory
+    if kit_dir is None:  # no writable cache: a copy for this build only
+        kit_dir = work / "kit"
+        kit.write(kit_dir)
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
         log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
     plugins = []
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
-        plugin_work = work / f"plugin-{index}"
-        link_dir = plugin_work / "link"
-        link_dir.mkdir(parents=True)
-        link_flags = pyuwsgi.link_flags(link_dir, "../../../link") if pyuwsgi else []
-        plugins.append(build_plugin(kit, kit_dir, source, plugin_work, name, mismatch_fix(config), link_flags))
+        place = BuildPlace(work=work / f"plugin-{index}", root=root, jobs=jobs)
+        link_flags = pyuwsgi.link_flags(place.work / "link", "../../../link") if pyuwsgi else []
+        plugins.append(build_plugin(kit, kit_dir, source, place, name, mismatch_fix(config), link_flags))
     if strip:
         for plugin in plugins:
             strip_debug_info(plugin.shared_object)

@@ -4,20 +4,15 @@ scikit-build-core write the wheel."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from scikit_build_core import build as skbuild
 
-from .config import (
-    ConfigSettings,
-    ProjectConfig,
-    foreign_settings,
-    load_config,
-    setting_flag,
-    setting_values,
-)
+from .config import ConfigSettings, ProjectConfig, foreign_settings, jobs_setting, load_config, setting_flag, setting_values
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
@@ -123,18 +118,37 @@ def uwsgi_pins(config: ProjectConfig, chosen: list[ChosenUwsgi]) -> list[str] | 
     return sorted(pins)
 
 
+@contextlib.contextmanager
+def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
+    """-C build-dir=PATH, kept for incremental rebuilds; else a temporary directory."""
+    values = setting_values(config_settings, "build-dir")
+    if not values:
+        with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+            yield Path(tmp)
+        return
+    root = Path(values[-1]).absolute()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackendError(f"cannot use -C build-dir={values[-1]}: {error.strerror}") from None
+    for transient in ("staging", "out"):
+        shutil.rmtree(root / transient, ignore_errors=True)
+    log(f"build directory {root} (kept: unchanged objects are reused)")
+    yield root
+
+
 def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
     pins = uwsgi_pins(config, chosen)
     kits = distinct_kits(chosen)
     strip = setting_flag(config_settings, "strip", config.strip)
-    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        work = Path(tmp)
+    jobs = jobs_setting(config_settings)
+    with build_root(config_settings) as work:
         # Checked before compiling: a missing declaration is known without a compiler.
         names = plugin_names(config, work)
         check_entry_points(config, names)
-        builds = [build_for(kit, config, names, work / kit.build_dir_name, strip) for kit in kits]
+        builds = [build_for(kit, config, names, work, jobs, strip) for kit in kits]
         staging = work / "staging" / config.package
         _stage_package(config, builds, staging)
         settings = {**skbuild_settings(config_settings, wheel_tags(builds)), **_package_settings(config, staging)}

@@ -1,0 +1,98 @@
+"""The kit read from a uwsgi binary, cached by the binary's identity (path,
+size, mtime, inode), so a rebuild runs the binary not at all.
+
+An entry is a directory holding uwsgi.h, uwsgiconfig.py and kit.json (the
+version, the CFLAGS and the sha256 of both files). It is written aside and
+renamed into place whole; an entry whose files do not match their checksums
+is not trusted and is extracted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import log
+from .kit import UwsgiKit, extract_kit
+
+CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
+FILES = ("uwsgi.h", "uwsgiconfig.py")
+
+
+def cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "uwsgi-plugin-backend"
+
+
+def binary_identity(binary: Path) -> str:
+    real = binary.resolve()
+    stat = real.stat()
+    text = f"{real}\\0{stat.st_size}\\0{stat.st_mtime_ns}\\0{stat.st_ino}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load(entry: Path, binary: Path) -> UwsgiKit | None:
+    """The cached kit in ``entry``, or None when it is missing or does not check out."""
+    try:
+        record = json.loads((entry / "kit.json").read_text())
+        contents = {name: (entry / name).read_bytes() for name in FILES}
+    except (OSError, ValueError):
+        return None
+    if any(record.get(name) != _sha256(data) for name, data in contents.items()):
+        log(f"the cached kit in {entry} does not match its checksums; extracting it again")
+        return None
+    return UwsgiKit(
+        binary=binary,
+        version=record["version"],
+        cflags=record["cflags"],
+        dot_h=contents["uwsgi.h"],
+        config_py=contents["uwsgiconfig.py"],
+        directory=entry,
+    )
+
+
+def _store(kit: UwsgiKit, entry: Path) -> Path | None:
+    """Write the kit aside, then rename it into place; None if the cache is not writable."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
+    except OSError:
+        return None
+    try:
+        kit.write(staging)
+        record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
+                  "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py)}
+        (staging / "kit.json").write_text(json.dumps(record, indent=2))
+        if entry.exists():  # a corrupt entry, or one another build just wrote
+            shutil.rmtree(entry, ignore_errors=True)
+        os.rename(staging, entry)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return entry if _load(entry, kit.binary) else None
+    return entry
+
+
+def read_kit(binary: Path) -> UwsgiKit:
+    """The build kit of ``binary``, from the cache when the binary is unchanged."""
+    entry = cache_root() / "kits" / binary_identity(binary)
+    cached = _load(entry, binary)
+    if cached is not None:
+        log(f"  build kit cached in {entry}")
+        return cached
+    kit = extract_kit(binary)
+    stored = _store(kit, entry)
+    if stored is None:
+        return kit
+    log(f"  build kit extracted into {stored}")
+    return UwsgiKit(binary=kit.binary, version=kit.version, cflags=kit.cflags, dot_h=kit.dot_h,
+                    config_py=kit.config_py, directory=stored)
