@@ -5,7 +5,7 @@ it, so a mistake becomes one clear message instead of a traceback from deep
 inside uwsgiconfig.py. Then it runs the uwsgi binary's own uwsgiconfig.py
 exactly as ``uwsgi --build-plugin .`` would (``--extra-plugin .``).
 
-usage: python _uwsgiconfig_driver.py check|build UWSGICONFIG_PY REAL_PLUGIN_DIR RESULT_JSON [JOBS OBJECTS_DIR]
+usage: python _uwsgiconfig_driver.py check|build UWSGICONFIG_PY REAL_PLUGIN_DIR RESULT_JSON [JOBS OBJECTS_DIR kept|temporary]
 
 ``check`` stops after the check (the backend needs only NAME).
 
@@ -90,8 +90,9 @@ def dependencies(dep_file):
 class ObjectCache:
     """Compiled objects with a manifest each: the command and the hashes of its inputs."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, kept):
         self.directory = directory
+        self.kept = kept  # a persistent build directory: objects outlive this build
         os.makedirs(directory, exist_ok=True)
 
     def paths(self, source):
@@ -171,7 +172,10 @@ def take_over_gcc_line(jobs, cache):
         frame = sys._getframe(1)
         if frame.f_code.co_name == "build_plugin" and isinstance(command, str) and "gccline" in frame.f_locals:
             local = frame.f_locals
-            parallel = not any(e.endswith((".go", ".m")) for e in local["gcc_list"])  # other toolchains: as is
+            sources = [e for e in local["gcc_list"] if not e.endswith((".a", ".o"))]
+            # Other toolchains (.go, .m) run as uwsgiconfig.py has it; so does a lone source
+            # when nothing is kept between builds: one gcc call is then the fastest.
+            parallel = not any(e.endswith((".go", ".m")) for e in sources) and (len(sources) > 1 or cache.kept)
             if parallel and command == local["gccline"]:
                 sys.stdout.flush()
                 return parallel_build(local, frame.f_globals, jobs, cache)
@@ -189,8 +193,8 @@ def main():
         sys.exit(2)
     if mode == "check":
         return
-    jobs, objects_dir = int(sys.argv[5]), sys.argv[6]
-    take_over_gcc_line(jobs, ObjectCache(objects_dir))
+    jobs, objects_dir, kept = int(sys.argv[5]), sys.argv[6], sys.argv[7] == "kept"
+    take_over_gcc_line(jobs, ObjectCache(objects_dir, kept))
     sys.argv = [uwsgiconfig, "--extra-plugin", "."]
     runpy.run_path(uwsgiconfig, run_name="__main__")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import subprocess
@@ -24,23 +25,24 @@ class UwsgiKit:
     config_py: bytes
     directory: Path | None = None  # where uwsgi.h and uwsgiconfig.py lie, once cached
 
-    @property
+    # Hashing uwsgi.h in pure Python takes milliseconds: each value is computed once.
+    @functools.cached_property
     def abi_key(self) -> str:
         return abi_key(self.version, self.cflags, self.dot_h)
 
-    @property
+    @functools.cached_property
     def abi_hash(self) -> str:
         return abi_hash(self.cflags, self.dot_h)
 
-    @property
+    @functools.cached_property
     def abi_summary(self) -> str:
         return abi_summary(self.version, self.cflags, self.dot_h)
 
-    @property
+    @functools.cached_property
     def tested_macros(self) -> set[str]:
         return tested_macros(self.dot_h)
 
-    @property
+    @functools.cached_property
     def build_dir_name(self) -> str:
         """The key as an importable directory name (check-wheel-contents W004)."""
         return "abi_" + re.sub(r"\W", "_", self.abi_key)

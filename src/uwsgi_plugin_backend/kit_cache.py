@@ -9,6 +9,7 @@ is not trusted and is extracted again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -80,6 +81,20 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
         shutil.rmtree(staging, ignore_errors=True)
         return entry if _load(entry, kit.binary) else None
     return entry
+
+
+def store_file(source: Path, target: Path) -> None:
+    """Copy ``source`` into the cache at ``target``, whole or not at all; a cache
+    that cannot be written is no error."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        os.close(fd)
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(partial)
 
 
 def read_kit(binary: Path) -> UwsgiKit:

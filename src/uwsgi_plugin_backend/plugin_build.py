@@ -164,23 +164,23 @@ def plugin_name(plugin_source: Path, work: Path) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class BuildPlace:
-    """Where one plugin is built: ``work`` (kept between builds when it lies in a
-    persistent build directory, ``root``), and how many compilers run at once."""
+class BuildOptions:
+    """The build directory ``root`` (``kept`` between builds, or temporary), how
+    many compilers run at once, and whether debug information is stripped."""
 
-    work: Path
     root: Path
+    kept: bool
     jobs: int
+    strip: bool
 
 
-def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, place: BuildPlace, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
-    """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi, with the
-    load-time guard and ``link_flags`` added to the link."""
+def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
+    """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi in ``work``,
+    with the load-time guard and ``link_flags`` added to the link."""
     log(f"building plugin {name} from {plugin_source} for {kit.abi_summary}")
-    work = place.work
-    plugin_copy = _prepare_tree(plugin_source, work, kit_dir, place.root)
+    plugin_copy = _prepare_tree(plugin_source, work, kit_dir, options.root)
     prefix_map = reproducible_flags(work)
-    guard_object = compile_guard(kit, name, fix, work / "guard", plugin_copy, prefix_map)
+    guard_object = compile_guard(kit, name, fix, plugin_copy)
     env = {
         "UWSGI_PLUGINS_BUILDER_CFLAGS": kit.cflags,
         # uwsgiconfig.py appends $CFLAGS and $LDFLAGS, split on white space, to its gcc line.
@@ -188,11 +188,21 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, place: Build
         "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), guard_object, *link_flags]),
     }
     built = _run_driver(
-        "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(place.jobs), str(work / "objects")
+        "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
+        "kept" if options.kept else "temporary",
     )
     if built != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
+    if options.strip:
+        strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)
+
+
+def strip_debug_info(shared_object: Path) -> None:
+    strip = shutil.which("strip")
+    if strip is None:
+        raise BackendError("strip = true needs the strip program (binutils); install binutils or set strip = false")
+    subprocess.run([strip, "--strip-debug", str(shared_object)], check=True)

@@ -7,16 +7,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 from . import __version__
 from .config import ProjectConfig
-from .errors import BackendError, log
+from .errors import log
 from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
-from .plugin_build import BuildPlace, BuiltPlugin, build_plugin
+from .plugin_build import BuildOptions, BuiltPlugin, build_plugin
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 
 
@@ -68,16 +67,9 @@ def mismatch_fix(config: ProjectConfig) -> str:
     )
 
 
-def strip_debug_info(shared_object: Path) -> None:
-    strip = shutil.which("strip")
-    if strip is None:
-        raise BackendError("strip = true needs the strip program (binutils); install binutils or set strip = false")
-    subprocess.run([strip, "--strip-debug", str(shared_object)], check=True)
-
-
-def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], root: Path, jobs: int, strip: bool) -> UwsgiBuild:
-    """Build every plugin of the project for ``kit``'s uwsgi in ``root``/<its ABI directory>."""
-    work = root / kit.build_dir_name
+def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], options: BuildOptions) -> UwsgiBuild:
+    """Build every plugin of the project for ``kit``'s uwsgi in <build dir>/<its ABI directory>."""
+    work = options.root / kit.build_dir_name
     kit_dir = kit.directory
     if kit_dir is None:  # no writable cache: a copy for this build only
         kit_dir = work / "kit"
@@ -87,10 +79,7 @@ def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], root: Path
         log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
     plugins = []
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
-        place = BuildPlace(work=work / f"plugin-{index}", root=root, jobs=jobs)
-        link_flags = pyuwsgi.link_flags(place.work / "link", "../../../link") if pyuwsgi else []
-        plugins.append(build_plugin(kit, kit_dir, source, place, name, mismatch_fix(config), link_flags))
-    if strip:
-        for plugin in plugins:
-            strip_debug_info(plugin.shared_object)
+        plugin_work = work / f"plugin-{index}"
+        link_flags = pyuwsgi.link_flags(plugin_work / "link", "../../../link") if pyuwsgi else []
+        plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)

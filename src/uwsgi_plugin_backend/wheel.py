@@ -12,13 +12,21 @@ from typing import Iterator
 
 from scikit_build_core import build as skbuild
 
-from .config import ConfigSettings, ProjectConfig, foreign_settings, jobs_setting, load_config, setting_flag, setting_values
+from .config import (
+    ConfigSettings,
+    ProjectConfig,
+    foreign_settings,
+    jobs_setting,
+    load_config,
+    setting_flag,
+    setting_values,
+)
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
-from .plugin_build import plugin_name
+from .plugin_build import BuildOptions, plugin_name
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
 
 RUNTIME_MODULE = Path(__file__).parent / "runtime" / "_uwsgi_plugin.py"
@@ -144,11 +152,13 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
     kits = distinct_kits(chosen)
     strip = setting_flag(config_settings, "strip", config.strip)
     jobs = jobs_setting(config_settings)
+    kept = bool(setting_values(config_settings, "build-dir"))
     with build_root(config_settings) as work:
+        options = BuildOptions(root=work, kept=kept, jobs=jobs, strip=strip)
         # Checked before compiling: a missing declaration is known without a compiler.
         names = plugin_names(config, work)
         check_entry_points(config, names)
-        builds = [build_for(kit, config, names, work, jobs, strip) for kit in kits]
+        builds = [build_for(kit, config, names, options) for kit in kits]
         staging = work / "staging" / config.package
         _stage_package(config, builds, staging)
         settings = {**skbuild_settings(config_settings, wheel_tags(builds)), **_package_settings(config, staging)}

@@ -1,0 +1,179 @@
+"""Build speed of the backend against `uwsgi --build-plugin` on the same binary.
+
+usage: python benchmarks/build_speed.py [--uwsgi PATH] [--runs N]
+
+In one session, alternating run by run, it times:
+  - the sample plugin and a generated 16-file plugin: the backend's
+    build_wheel hook called directly (a clean build each time) against
+    `uwsgi --build-plugin` (which always builds everything, on one core);
+  - in a persistent build directory (-C build-dir): the no-change rebuild and
+    the one-file-changed rebuild, against a clean build of the same plugin;
+  - plugin_dir() of an installed wheel: cold (asks the binary) and cached.
+It prints medians, the ratios the targets are stated in, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import uwsgi_plugin_backend
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_plugin"
+FILES = 16
+
+
+def generated_plugin(target: Path) -> Path:
+    """A plugin of 16 C files of realistic size: each includes uwsgi.h and
+    holds some 40 functions of request-handling code."""
+    target.mkdir()
+    names = [f"part{i:02d}" for i in range(FILES)]
+    (target / "uwsgiplugin.py").write_text(f"NAME = 'bench'\nGCC_LIST = {names!r}\n")
+    (target / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["uwsgi-plugin-backend"]\nbuild-backend = "uwsgi_plugin_backend"\n\n'
+        '[project]\nname = "uwsgi-plugin-bench"\nversion = "1.0"\n\n'
+        '[project.entry-points."uwsgi.plugins"]\nbench = "uwsgi_plugin_bench:plugin_dir"\n'
+    )
+    for index, name in enumerate(names):
+        functions = []
+        for f in range(40):
+            functions.append(f"""
+static int {name}_handler{f}(struct wsgi_request *wsgi_req, const char *key, uint16_t keylen) {{
+	char buf[256];
+	uint16_t i;
+	int total = 0;
+	if (!key || keylen == 0) return -1;
+	for (i = 0; i < keylen && i < sizeof(buf) - 1; i++) {{
+		buf[i] = (key[i] >= 'a' && key[i] <= 'z') ? key[i] - 32 : key[i];
+		total += buf[i] * {f + 1};
+	}}
+	buf[i] = 0;
+	if (total % {f + 3} == 0) {{
+		uwsgi_log("{name}:{f} %s %d\\n", buf, total);
+	}}
+	if (wsgi_req && wsgi_req->uri_len > {f}) {{
+		total += uwsgi_str_num(wsgi_req->uri, wsgi_req->uri_len > 8 ? 8 : wsgi_req->uri_len);
+	}}
+	return total ^ {index * 100 + f};
+}}""")
+        calls = " + ".join(f"{name}_handler{f}(wsgi_req, key, keylen)" for f in range(40))
+        main = "" if index else """
+static int bench_request(struct wsgi_request *wsgi_req) {
+	if (uwsgi_parse_vars(wsgi_req)) return -1;
+	uwsgi_response_prepare_headers(wsgi_req, "200 OK", 6);
+	uwsgi_response_write_body_do(wsgi_req, "bench", 5);
+	return UWSGI_OK;
+}
+
+struct uwsgi_plugin bench_plugin = { .name = "bench", .modifier1 = 248, .request = bench_request };
+"""
+        (target / f"{name}.c").write_text(
+            "#include <uwsgi.h>\n" + "".join(functions)
+            + f"\nint {name}_all(struct wsgi_request *wsgi_req, const char *key, uint16_t keylen) {{\n\treturn {calls};\n}}\n"
+            + main
+        )
+    return target
+
+
+def build_hook(project: Path, out: Path, settings: dict) -> float:
+    """The backend's build_wheel hook, called directly as a frontend would; seconds."""
+    cwd = os.getcwd()
+    os.chdir(project)
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            uwsgi_plugin_backend.build_wheel(str(out), settings)
+    finally:
+        os.chdir(cwd)
+    return time.perf_counter() - start
+
+
+def build_plugin_command(uwsgi: str, project: Path, workdir: Path) -> float:
+    workdir.mkdir()
+    start = time.perf_counter()
+    subprocess.run([uwsgi, "--build-plugin", str(project)], cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uwsgi", default=shutil.which("uwsgi"), help="the uwsgi binary (default: uwsgi on PATH)")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    if not args.uwsgi:
+        parser.error("no uwsgi on PATH; pass --uwsgi PATH")
+    uwsgi = str(Path(args.uwsgi).absolute())
+    keys = ("sample-hook", "sample-cmd", "bench-hook", "bench-cmd", "clean", "nochange", "onefile", "cold", "cached")
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        sample = shutil.copytree(SAMPLE, work / "sample")
+        bench = generated_plugin(work / "bench")
+        build_hook(sample, work / "warm", {"uwsgi": uwsgi})  # imports done, kit cached: as in any frontend's later builds
+        persistent = work / "build-dir"
+        for run in range(args.runs):
+            times["sample-hook"].append(build_hook(sample, work / f"o{run}a", {"uwsgi": uwsgi}))
+            times["sample-cmd"].append(build_plugin_command(uwsgi, sample, work / f"c{run}a"))
+            times["bench-hook"].append(build_hook(bench, work / f"o{run}b", {"uwsgi": uwsgi}))
+            times["bench-cmd"].append(build_plugin_command(uwsgi, bench, work / f"c{run}b"))
+            shutil.rmtree(persistent, ignore_errors=True)
+            settings = {"uwsgi": uwsgi, "build-dir": str(persistent)}
+            times["clean"].append(build_hook(bench, work / f"o{run}c", settings))
+            times["nochange"].append(build_hook(bench, work / f"o{run}d", settings))
+            source = bench / "part07.c"
+            source.write_text(source.read_text() + f"\n/* edit {run} */\n")
+            times["onefile"].append(build_hook(bench, work / f"o{run}e", settings))
+
+        # plugin_dir() of the sample's wheel, unpacked as installed: cold (asks the binary) and cached.
+        site = work / "site"
+        zipfile.ZipFile(next((work / "o0a").glob("*.whl"))).extractall(site)
+        sys.path.insert(0, str(site))
+        import uwsgi_plugin_hello._uwsgi_plugin as installed
+
+        os.environ["XDG_CACHE_HOME"] = str(work / "abi-cache")
+        for _ in range(args.runs):
+            shutil.rmtree(work / "abi-cache", ignore_errors=True)
+            for key in ("cold", "cached"):
+                start = time.perf_counter()
+                installed.plugin_dir(uwsgi)
+                times[key].append(time.perf_counter() - start)
+
+    m = {key: statistics.median(value) for key, value in times.items()}
+    rows = [
+        ("sample: uwsgi --build-plugin", m["sample-cmd"], ""),
+        ("sample: build_wheel hook", m["sample-hook"], f"{m['sample-hook'] / m['sample-cmd']:.2f}x of uwsgi --build-plugin (target <= 1.3x)"),
+        (f"{FILES} files: uwsgi --build-plugin", m["bench-cmd"], ""),
+        (f"{FILES} files: build_wheel hook, clean", m["bench-hook"], f"{m['bench-hook'] / m['bench-cmd']:.2f}x of uwsgi --build-plugin (target <= 0.65x)"),
+        (f"{FILES} files: clean, -C build-dir", m["clean"], ""),
+        (f"{FILES} files: no change, -C build-dir", m["nochange"], f"{m['nochange'] / m['clean']:.2f}x of a clean build (target <= 0.15x)"),
+        (f"{FILES} files: one file changed", m["onefile"], f"{m['onefile'] / m['clean']:.2f}x of a clean build (target <= 0.3x)"),
+        ("plugin_dir(), cold (asks the binary)", m["cold"], "target < 50 ms"),
+        ("plugin_dir(), cached key", m["cached"], "target < 5 ms"),
+    ]
+    print(f"uwsgi {uwsgi}; {args.runs} alternating runs; medians; {len(os.sched_getaffinity(0))} cores")
+    print(f"| {'what':<42} | {'time':>10} | ratio |")
+    print(f"| {'-' * 42} | {'-' * 10} | ----- |")
+    for what, seconds, ratio in rows:
+        shown = f"{seconds * 1000:.2f} ms" if seconds < 0.1 else f"{seconds:.3f} s"
+        print(f"| {what:<42} | {shown:>10} | {ratio} |")
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"peak memory: benchmark process (backend in-process) {self_kb / 1024:.0f} MiB; "
+          f"largest child (compiler, driver, uwsgi) {children_kb / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+#include "common.h"
+const char *alpha(void) { return "alpha-" COMMON_WORD; }

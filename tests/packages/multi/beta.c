@@ -1,0 +1,2 @@
+#include "common.h"
+const char *beta(void) { return "beta-" COMMON_WORD; }

@@ -1,0 +1,2 @@
+/* Included by alpha.c and beta.c only. */
+#define COMMON_WORD "common"

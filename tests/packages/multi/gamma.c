@@ -1,0 +1,1 @@
+const char *gamma_word(void) { return "gamma"; }

@@ -1,0 +1,2 @@
+NAME = 'multi'
+GCC_LIST = ['main', 'alpha', 'beta', 'gamma']
