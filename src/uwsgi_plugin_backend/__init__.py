@@ -13,7 +13,9 @@ from .config import ConfigSettings
 from .errors import reports_errors
 
 __all__ = [
+    "build_editable",
     "build_sdist",
+    "get_requires_for_build_editable",
     "build_wheel",
     "get_requires_for_build_sdist",
     "get_requires_for_build_wheel",
@@ -53,6 +55,22 @@ def build_wheel(
     from .wheel import build_plugin_wheel
 
     return build_plugin_wheel(wheel_directory, config_settings)
+
+
+@reports_errors
+def get_requires_for_build_editable(config_settings: ConfigSettings | None = None) -> list[str]:
+    return get_requires_for_build_wheel(config_settings)
+
+
+@reports_errors
+def build_editable(
+    wheel_directory: str, config_settings: ConfigSettings | None = None, metadata_directory: str | None = None
+) -> str:
+    """PEP 660: the plugins are built into a lasting build directory that the
+    installed package reads; `uwsgi-plugin-backend rebuild` refreshes them."""
+    from .wheel import build_plugin_editable
+
+    return build_plugin_editable(wheel_directory, config_settings)
 
 
 @reports_errors

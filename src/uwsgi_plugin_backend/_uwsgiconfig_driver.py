@@ -7,6 +7,8 @@ exactly as ``uwsgi --build-plugin .`` would (``--extra-plugin .``).
 
 usage: python _uwsgiconfig_driver.py check|build UWSGICONFIG_PY REAL_PLUGIN_DIR RESULT_JSON [JOBS OBJECTS_DIR kept|temporary]
 
+$UWSGI_PLUGIN_BACKEND_VERBOSE set: every compiler command is printed.
+
 ``check`` stops after the check (the backend needs only NAME).
 
 In ``build`` mode the one gcc line uwsgiconfig.py would run for the plugin is
@@ -124,64 +126,73 @@ def run_shell(command):
     return process.returncode, process.stdout.decode(errors="replace")
 
 
-def parallel_build(frame_locals, frame_globals, jobs, cache):
-    """Compile each source of the captured gcc line on its own, then link once."""
-    gcc, pic = frame_globals["GCC"], frame_locals["need_pic"]
-    uniq = frame_globals["uniq_warnings"]
-    cflags = " ".join(uniq(frame_locals["p_cflags"]))
-    compiles, link_inputs = [], []
-    for entry in frame_locals["gcc_list"]:
-        if entry.endswith((".a", ".o")):
-            link_inputs.append(entry)
-            continue
-        obj, dep, _ = cache.paths(entry)
-        command = "%s%s %s -c %s -o %s -MMD -MF %s" % (gcc, pic, cflags, entry, shlex.quote(obj), shlex.quote(dep))
-        link_inputs.append(shlex.quote(obj))
-        if not cache.reusable(entry, command):
-            compiles.append((entry, command))
-    sources = [entry for entry in frame_locals["gcc_list"] if not entry.endswith((".a", ".o"))]
-    print("[%s] compiling %d of %d sources (%d unchanged, reused), %d at a time" % (
-        gcc, len(compiles), len(sources), len(sources) - len(compiles), jobs))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda item: run_shell(item[1]), compiles))
-    failed = False
-    for (source, command), (status, output) in zip(compiles, results):
+class Build:
+    """The build of one plugin: compile jobs, the object cache, verbosity, and
+    the failed compiles, which the backend reports with the failing file first."""
+
+    def __init__(self, jobs, cache, verbose):
+        self.jobs, self.cache, self.verbose = jobs, cache, verbose
+        self.failures = []
+
+    def run(self, source, command):
+        """Run one compiler command through the shell, as uwsgiconfig.py does."""
+        if self.verbose:
+            print(command)
+        status, output = run_shell(command)
         if output:
             sys.stdout.write(output)
         if status != 0:
-            failed = True
-            print("*** compiling %s failed: %s" % (source, command))
-        else:
-            cache.record(source, command)
-    if failed:
-        return 1
-    link = "%s%s %s -o %s.so %s %s %s %s" % (
-        gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
-        " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
-    print(link if os.environ.get("UWSGI_PLUGIN_BACKEND_VERBOSE") else "[%s] linking %s.so" % (gcc, frame_locals["plugin_dest"]))
-    status, output = run_shell(link)
-    sys.stdout.write(output)
-    return status
+            self.failures.append({"source": source, "command": command, "output": output, "status": status})
+        return status
 
+    def parallel(self, frame_locals, frame_globals):
+        """Compile each source of the captured gcc line on its own, then link once."""
+        gcc, pic = frame_globals["GCC"], frame_locals["need_pic"]
+        uniq = frame_globals["uniq_warnings"]
+        cflags = " ".join(uniq(frame_locals["p_cflags"]))
+        compiles, link_inputs, sources = [], [], []
+        for entry in frame_locals["gcc_list"]:
+            if entry.endswith((".a", ".o")):
+                link_inputs.append(entry)
+                continue
+            sources.append(entry)
+            obj, dep, _ = self.cache.paths(entry)
+            command = "%s%s %s -c %s -o %s -MMD -MF %s" % (gcc, pic, cflags, entry, shlex.quote(obj), shlex.quote(dep))
+            link_inputs.append(shlex.quote(obj))
+            if not self.cache.reusable(entry, command):
+                compiles.append((entry, command))
+        print("[%s] compiling %d of %d sources (%d unchanged, reused), %d at a time" % (
+            gcc, len(compiles), len(sources), len(sources) - len(compiles), self.jobs))
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            statuses = list(pool.map(lambda job: self.run(*job), compiles))
+        for (source, command), status in zip(compiles, statuses):
+            if status == 0:
+                self.cache.record(source, command)
+        if self.failures:
+            return 1
+        link = "%s%s %s -o %s.so %s %s %s %s" % (
+            gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+        return self.run(frame_locals["plugin_dest"] + ".so", link)
 
-def take_over_gcc_line(jobs, cache):
-    """Replace the run of build_plugin()'s one gcc line by parallel_build()."""
-    real_call = subprocess.call
+    def take_over_gcc_line(self):
+        """Run build_plugin()'s one gcc line ourselves: split up when that pays, else as is."""
+        real_call = subprocess.call
 
-    def call(command, *args, **kwargs):
-        frame = sys._getframe(1)
-        if frame.f_code.co_name == "build_plugin" and isinstance(command, str) and "gccline" in frame.f_locals:
+        def call(command, *args, **kwargs):
+            frame = sys._getframe(1)
+            if frame.f_code.co_name != "build_plugin" or command != frame.f_locals.get("gccline"):
+                return real_call(command, *args, **kwargs)
             local = frame.f_locals
             sources = [e for e in local["gcc_list"] if not e.endswith((".a", ".o"))]
+            sys.stdout.flush()
             # Other toolchains (.go, .m) run as uwsgiconfig.py has it; so does a lone source
             # when nothing is kept between builds: one gcc call is then the fastest.
-            parallel = not any(e.endswith((".go", ".m")) for e in sources) and (len(sources) > 1 or cache.kept)
-            if parallel and command == local["gccline"]:
-                sys.stdout.flush()
-                return parallel_build(local, frame.f_globals, jobs, cache)
-        return real_call(command, *args, **kwargs)
+            if not any(e.endswith((".go", ".m")) for e in sources) and (len(sources) > 1 or self.cache.kept):
+                return self.parallel(local, frame.f_globals)
+            return self.run(" ".join(sources), command)
 
-    subprocess.call = call
+        subprocess.call = call
 
 
 def main():
@@ -194,9 +205,15 @@ def main():
     if mode == "check":
         return
     jobs, objects_dir, kept = int(sys.argv[5]), sys.argv[6], sys.argv[7] == "kept"
-    take_over_gcc_line(jobs, ObjectCache(objects_dir, kept))
-    sys.argv = [uwsgiconfig, "--extra-plugin", "."]
-    runpy.run_path(uwsgiconfig, run_name="__main__")
+    verbose = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_VERBOSE"))
+    build = Build(jobs, ObjectCache(objects_dir, kept), verbose)
+    build.take_over_gcc_line()
+    sys.argv = [uwsgiconfig, "--extra-plugin", "."] + (["--verbose"] if verbose else [])
+    try:
+        runpy.run_path(uwsgiconfig, run_name="__main__")
+    finally:
+        with open(result_path, "w") as f:
+            json.dump({"name": name, "error": None, "failures": build.failures}, f)
 
 
 if __name__ == "__main__":

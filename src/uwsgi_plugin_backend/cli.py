@@ -1,34 +1,202 @@
-"""The command line: ``python -m uwsgi_plugin_backend`` / ``uwsgi-plugin-backend``."""
+"""The command line: ``python -m uwsgi_plugin_backend`` / ``uwsgi-plugin-backend``.
+
+    init [DIR]          make a plugin directory a project (writes pyproject.toml)
+    info [--uwsgi PATH] the uwsgi a build would use, why, its ABI, its cached kit
+    list                the uWSGI plugins installed here, and whether they fit the uwsgi
+    args [NAME ...]     --plugins-dir/--plugin arguments that load installed plugins
+    ini [NAME ...]      the same as a [uwsgi] ini snippet
+    merge WHEEL ... -o DIR   join wheels built for different uWSGI builds
+    rebuild [DIR]       rebuild the plugins of an editable install (pip install -e)
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import tempfile
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import BackendError
+
+GROUP = "uwsgi.plugins"
+
+PYPROJECT_TEMPLATE = """\
+[build-system]
+requires = ["uwsgi-plugin-backend"]
+build-backend = "uwsgi_plugin_backend"
+
+[project]
+name = "{distribution}"
+version = "0.1.0"
+description = "The {name} uWSGI plugin"
+requires-python = ">=3.9"
+
+[project.entry-points."uwsgi.plugins"]
+{name} = "{package}:plugin_dir"
+"""
+
+
+def _init(args: argparse.Namespace) -> int:
+    from .plugin_build import plugin_name
+
+    directory = Path(args.directory)
+    if not (directory / "uwsgiplugin.py").is_file():
+        raise BackendError(f"{directory} has no uwsgiplugin.py; init turns a uWSGI plugin directory into a project")
+    target = directory / "pyproject.toml"
+    if target.exists():
+        raise BackendError(f"{target} already exists; init writes a new one only (add the lines from the README to yours)")
+    with tempfile.TemporaryDirectory() as tmp:
+        name = plugin_name(directory.absolute(), Path(tmp))
+    distribution = f"uwsgi-plugin-{name.replace('_', '-')}"
+    package = f"uwsgi_plugin_{name}"
+    target.write_text(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
+    print(f"wrote {target}: distribution {distribution}, import package {package}, entry point {name}")
+    print(f"next: pip install {directory}   then: uwsgi --plugins-dir \"$(python -m {package})\" --plugin {name}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .find_uwsgi import find_uwsgis
+    from .kit_cache import binary_identity, cache_root, read_kit
+
+    named = [args.uwsgi] if args.uwsgi else []
+    pyproject_uwsgi: list[str] = []
+    root = Path.cwd()
+    if (root / "pyproject.toml").is_file() and not named:
+        pyproject_uwsgi = load_config(root).uwsgi
+    for chosen in find_uwsgis(named, pyproject_uwsgi, root):
+        kit = read_kit(chosen.path)
+        print(f"uwsgi:      {chosen.path}")
+        print(f"chosen:     {chosen.reason}")
+        print(f"version:    {kit.version}")
+        print(f"ABI key:    {kit.abi_key}")
+        print(f"summary:    {kit.abi_summary}")
+        print(f"kit cached: {kit.directory or cache_root() / 'kits' / binary_identity(chosen.path) + ' (not writable)'}")
+    return 0
+
+
+def _installed_plugins(names: list[str]) -> list:
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        have = ", ".join(sorted(found)) or "none"
+        raise BackendError(f"no installed uWSGI plugin named {', '.join(unknown)} (installed: {have})")
+    return [found[name] for name in names] if names else sorted(found.values(), key=lambda ep: ep.name)
+
+
+def _target_uwsgi(args: argparse.Namespace) -> str:
+    from .runtime._uwsgi_plugin import default_uwsgi
+
+    uwsgi = args.uwsgi or default_uwsgi()
+    if not uwsgi:
+        raise BackendError("no uwsgi found (UWSGI_PLUGIN_BACKEND_UWSGI, beside this python, PATH); name one: --uwsgi PATH")
+    return uwsgi
+
+
+def _plugin_dirs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(directory, name) of each named (default: every) installed plugin, for the target uwsgi."""
+    uwsgi = _target_uwsgi(args)
+    pairs = []
+    for ep in _installed_plugins(args.names):
+        try:
+            pairs.append((ep.load()(uwsgi), ep.name))
+        except LookupError as error:
+            raise BackendError(str(error)) from None
+    if not pairs:
+        raise BackendError("no uWSGI plugins are installed in this environment (entry point group uwsgi.plugins)")
+    return pairs
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for directory, name in pairs:
+        groups.setdefault(directory, []).append(name)
+    return groups
+
+
+def _args(args: argparse.Namespace) -> int:
+    words = []
+    for directory, names in _grouped(_plugin_dirs(args)).items():
+        words += ["--plugins-dir", directory, "--plugin", ",".join(names)]
+    print(" ".join(shlex.quote(word) for word in words))
+    return 0
+
+
+def _ini(args: argparse.Namespace) -> int:
+    lines = ["[uwsgi]"]
+    for directory, names in _grouped(_plugin_dirs(args)).items():
+        lines += [f"plugins-dir = {directory}", f"plugin = {','.join(names)}"]
+    print("\n".join(lines))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    uwsgi = _target_uwsgi(args) if args.uwsgi else None
+    from .runtime._uwsgi_plugin import default_uwsgi
+
+    uwsgi = uwsgi or default_uwsgi()
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "DIRECTORY", f"BUILD FOR {uwsgi or 'uwsgi (none found)'}")]
+    for ep in _installed_plugins([]):
+        dist = ep.dist
+        try:
+            directory, fits = ep.load()(uwsgi) if uwsgi else "-", "yes" if uwsgi else "no uwsgi to check"
+        except LookupError:
+            directory, fits = "-", "no"
+        rows.append((ep.name, dist.name if dist else "?", dist.version if dist else "?", directory, fits))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
     from .merge import merge_wheels
 
-    target = merge_wheels([Path(w) for w in args.wheels], Path(args.output))
-    print(target)
+    print(merge_wheels([Path(w) for w in args.wheels], Path(args.output)))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from .editable import rebuild
+
+    print(rebuild(Path(args.directory), args.build_dir))
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="uwsgi-plugin-backend", description="Build, ship and use uWSGI plugins as wheels.")
-    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    merge = commands.add_parser(
-        "merge",
-        help="join wheels of one project version built for different uWSGI builds into one wheel",
-        description="Join wheels of the same project version and tags, each built for other uWSGI builds "
-        "(e.g. one CI job per uWSGI version), into one wheel that carries every build.",
+    main = argparse.ArgumentParser(
+        prog="uwsgi-plugin-backend",
+        description="Build, ship and use uWSGI plugins as Python wheels (the build backend's tools).",
     )
-    merge.add_argument("wheels", nargs="+", metavar="WHEEL", help="the wheels to join")
-    merge.add_argument("-o", "--output", required=True, metavar="DIR", help="where to write the merged wheel")
-    merge.set_defaults(run=_merge)
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description or help)
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("init", _init, "make a plugin directory (with uwsgiplugin.py) a project: write its pyproject.toml")
+    sub.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the plugin directory (default: .)")
+    sub = command("info", _info, "show the uwsgi a build here would use and why, its version, ABI key and cached kit")
+    sub.add_argument("--uwsgi", metavar="PATH", help="ask about this uwsgi binary instead")
+    sub = command("list", _list, "list the uWSGI plugins installed in this environment and whether they fit the uwsgi")
+    sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi to check (default: the one beside this python, then PATH)")
+    for name, run, what in (("args", _args, "uwsgi command-line arguments (one shell-quoted line)"),
+                            ("ini", _ini, "a [uwsgi] ini snippet")):
+        sub = command(name, run, f"print {what} that load installed plugins into the uwsgi on PATH")
+        sub.add_argument("names", nargs="*", metavar="NAME", help="plugins to load (default: all installed)")
+        sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi that will load them (default: beside this python, then PATH)")
+    sub = command("merge", _merge, "join wheels of one project version built for different uWSGI builds into one wheel",
+                  "Join wheels of the same project version and tags, each built for other uWSGI builds "
+                  "(e.g. one CI job per uWSGI version), into one wheel that carries every build.")
+    sub.add_argument("wheels", nargs="+", metavar="WHEEL", help="the wheels to join")
+    sub.add_argument("-o", "--output", required=True, metavar="DIR", help="where to write the merged wheel")
+    sub = command("rebuild", _rebuild, "rebuild the plugins of an editable install (pip install -e) after a source change")
+    sub.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the project directory (default: .)")
+    sub.add_argument("--build-dir", metavar="PATH", help="the -C build-dir the editable install was made with, if any")
     return main
 
 

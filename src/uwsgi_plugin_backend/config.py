@@ -167,6 +167,12 @@ def setting_flag(config_settings: ConfigSettings | None, key: str, default: bool
     raise BackendError(f"-C {key}={values[-1]} is not a yes/no value; use -C {key}=true or -C {key}=false")
 
 
+def verbose_setting(config_settings: ConfigSettings | None) -> bool:
+    """Every compiler command in the log: -C build.verbose=true (scikit-build-core's
+    name) or $UWSGI_PLUGIN_BACKEND_VERBOSE."""
+    return setting_flag(config_settings, "build.verbose", bool(os.environ.get("UWSGI_PLUGIN_BACKEND_VERBOSE")))
+
+
 def jobs_setting(config_settings: ConfigSettings | None) -> int:
     """How many compilers run at once: -C jobs=N, $UWSGI_PLUGIN_BACKEND_JOBS, else the usable cores."""
     values = setting_values(config_settings, "jobs")

@@ -4,6 +4,7 @@ into a single ``uwsgi-plugin-backend: error: ...`` message instead of a tracebac
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any, Callable, TypeVar
 
@@ -14,9 +15,15 @@ class BackendError(Exception):
     """A problem the user can fix; the message says what, where and how."""
 
 
+def _colour(code: str, text: str) -> str:
+    """ANSI colour on a terminal only (NO_COLOR turns it off, FORCE_COLOR on)."""
+    wanted = os.environ.get("FORCE_COLOR") or (sys.stderr.isatty() and not os.environ.get("NO_COLOR"))
+    return f"\033[{code}m{text}\033[0m" if wanted else text
+
+
 def log(message: str) -> None:
     """One line of build log; pip shows it with -v or when the build fails."""
-    print(f"uwsgi-plugin-backend: {message}", file=sys.stderr, flush=True)
+    print(f"{_colour('1', 'uwsgi-plugin-backend:')} {message}", file=sys.stderr, flush=True)
 
 
 def reports_errors(hook: F) -> F:
@@ -28,7 +35,7 @@ def reports_errors(hook: F) -> F:
             return hook(*args, **kwargs)
         except BackendError as error:
             sys.stdout.flush()
-            print(f"\nuwsgi-plugin-backend: error: {error}\n", file=sys.stderr, flush=True)
+            print(f"\n{_colour('1;31', 'uwsgi-plugin-backend: error:')} {error}\n", file=sys.stderr, flush=True)
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]

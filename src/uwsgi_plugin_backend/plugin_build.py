@@ -95,32 +95,50 @@ def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None, skip: P
     return plugin_copy
 
 
-def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], *build_args: str) -> str:
+# uwsgiconfig.py's own progress lines, left out of the build log unless it is verbose.
+CHATTER = re.compile(r"^(\*\*\* uWSGI building and linking plugin|build time: |\*\*\* \w+ plugin built and available|\[.*\] \S+_plugin\.so$)")
+
+
+def _failure_message(plugin_source: Path, failures: list[dict], output: str) -> str:
+    """The failing files first, each with all the compiler said, then the command."""
+    parts = []
+    for failure in failures:
+        parts.append(
+            f"{failure['source']} failed to compile (exit status {failure['status']}) in {plugin_source}:\n"
+            f"{failure['output'].rstrip()}\n\nthe command was: {failure['command']}"
+        )
+    text = "\n\n".join(parts) if parts else (
+        f"building the plugin in {plugin_source} failed; uwsgiconfig.py and the compiler said "
+        f"(source paths are relative to that directory):\n{output.rstrip()}"
+    )
+    return text + missing_header_hint(output)
+
+
+def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], *build_args: str,
+                verbose: bool = False) -> str:
     """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME."""
     result_file = work / "check.json"
+    result_file.unlink(missing_ok=True)
     uwsgiconfig, *rest = build_args or ("-",)
     process = subprocess.run(
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
         cwd=plugin_copy,
-        env={**quiet_uwsgi_env(), **env},
+        env={**quiet_uwsgi_env(), **env, **({"UWSGI_PLUGIN_BACKEND_VERBOSE": "1"} if verbose else {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
     )
-    check = json.loads(result_file.read_text()) if result_file.exists() else {}
-    if check.get("error"):
-        raise BackendError(check["error"])
-    if process.returncode != 0 or not check.get("name"):
-        raise BackendError(
-            f"building the plugin in {plugin_source} failed (exit status {process.returncode}); "
-            "uwsgiconfig.py and the compiler said (source paths are relative to that directory):\n"
-            f"{process.stdout.rstrip()}{missing_header_hint(process.stdout)}"
-        )
+    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if result.get("error"):
+        raise BackendError(result["error"])
+    if process.returncode != 0 or not result.get("name"):
+        raise BackendError(_failure_message(plugin_source, result.get("failures", []), process.stdout))
     for line in process.stdout.splitlines():
-        log(f"  {line}")
-    return check["name"]
+        if verbose or not CHATTER.match(line):
+            log(f"  {line}")
+    return result["name"]
 
 
 def missing_header_hint(output: str) -> str:
@@ -166,12 +184,14 @@ def plugin_name(plugin_source: Path, work: Path) -> str:
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
     """The build directory ``root`` (``kept`` between builds, or temporary), how
-    many compilers run at once, and whether debug information is stripped."""
+    many compilers run at once, whether debug information is stripped, and
+    whether every compiler command is logged."""
 
     root: Path
     kept: bool
     jobs: int
     strip: bool
+    verbose: bool = False
 
 
 def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
@@ -189,7 +209,7 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
     }
     built = _run_driver(
         "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
-        "kept" if options.kept else "temporary",
+        "kept" if options.kept else "temporary", verbose=options.verbose,
     )
     if built != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")

@@ -5,6 +5,7 @@ scikit-build-core write the wheel."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from .config import (
     load_config,
     setting_flag,
     setting_values,
+    verbose_setting,
 )
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
@@ -55,16 +57,14 @@ def plugin_names(config: ProjectConfig, work: Path) -> list[str]:
     return names
 
 
-def _stage_package(config: ProjectConfig, builds: list[UwsgiBuild], staging: Path) -> None:
-    """Write what the backend adds to the import package into ``staging``."""
+def _stage_package(config: ProjectConfig, staging: Path) -> None:
+    """Write the runtime module (and __init__/__main__ unless the project has its own) into ``staging``."""
     own = user_package_dir(config)
     staging.mkdir(parents=True)
     shutil.copyfile(RUNTIME_MODULE, staging / "_uwsgi_plugin.py")
     for filename, text in (("__init__.py", GENERATED_INIT), ("__main__.py", GENERATED_MAIN)):
         if own is None or not (own / filename).exists():
             (staging / filename).write_text(text)
-    for build in builds:
-        build.stage(config, staging / "uwsgi_builds")
 
 
 def _package_settings(config: ProjectConfig, staging: Path) -> dict[str, str]:
@@ -145,33 +145,61 @@ def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
     yield root
 
 
-def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
-    config = load_config(Path.cwd())
+def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | None, root: Path, kept: bool) -> list[UwsgiBuild]:
+    """Build the project's plugins once per distinct target ABI, in ``root``."""
     chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
-    pins = uwsgi_pins(config, chosen)
     kits = distinct_kits(chosen)
-    strip = setting_flag(config_settings, "strip", config.strip)
-    jobs = jobs_setting(config_settings)
-    kept = bool(setting_values(config_settings, "build-dir"))
-    with build_root(config_settings) as work:
-        options = BuildOptions(root=work, kept=kept, jobs=jobs, strip=strip)
-        # Checked before compiling: a missing declaration is known without a compiler.
-        names = plugin_names(config, work)
-        check_entry_points(config, names)
-        builds = [build_for(kit, config, names, options) for kit in kits]
-        staging = work / "staging" / config.package
-        _stage_package(config, builds, staging)
-        settings = {**skbuild_settings(config_settings, wheel_tags(builds)), **_package_settings(config, staging)}
-        # Written aside and moved in whole, so a failure leaves no partial wheel behind.
-        out = work / "out"
-        # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
-        wheel_name = skbuild.build_wheel(str(out), settings, None)
-        if pins:
-            pin_wheel(out / wheel_name, pins)
-        Path(wheel_directory).mkdir(parents=True, exist_ok=True)
-        shutil.move(str(out / wheel_name), Path(wheel_directory) / wheel_name)
+    options = BuildOptions(
+        root=root, kept=kept, jobs=jobs_setting(config_settings), strip=setting_flag(config_settings, "strip", config.strip),
+        verbose=verbose_setting(config_settings),
+    )
+    # Checked before compiling: a missing declaration is known without a compiler.
+    names = plugin_names(config, root)
+    check_entry_points(config, names)
+    return [build_for(kit, config, names, options) for kit in kits]
+
+
+def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, builds: list[UwsgiBuild], staging: Path,
+                work: Path, wheel_directory: str, pins: list[str] | None) -> str:
+    """scikit-build-core writes the wheel of the staged package aside; it is moved
+    into ``wheel_directory`` whole, so a failure leaves no partial wheel behind."""
+    settings = {**skbuild_settings(config_settings, wheel_tags(builds)), **_package_settings(config, staging)}
+    out = work / "out"
+    # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
+    wheel_name = skbuild.build_wheel(str(out), settings, None)
+    if pins:
+        pin_wheel(out / wheel_name, pins)
+    Path(wheel_directory).mkdir(parents=True, exist_ok=True)
+    shutil.move(str(out / wheel_name), Path(wheel_directory) / wheel_name)
     log(f"wrote {wheel_name}")
     return wheel_name
+
+
+def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
+    config = load_config(Path.cwd())
+    pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
+    with build_root(config_settings) as work:
+        builds = compile_plugins(config, config_settings, work, kept=bool(setting_values(config_settings, "build-dir")))
+        staging = work / "staging" / config.package
+        _stage_package(config, staging)
+        for build in builds:
+            build.stage(config, staging / "uwsgi_builds")
+        return write_wheel(config, config_settings, builds, staging, work, wheel_directory, pins)
+
+
+def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
+    from .editable import build_in_place
+
+    config = load_config(Path.cwd())
+    pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
+    builds, builds_dir = build_in_place(config, config_settings)
+    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+        staging = Path(tmp) / "staging" / config.package
+        _stage_package(config, staging)
+        (staging / "_editable.json").write_text(json.dumps({"builds_dir": str(builds_dir)}) + "\n")
+        return write_wheel(config, config_settings, builds, staging, Path(tmp), wheel_directory, pins)
+
+
 def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:

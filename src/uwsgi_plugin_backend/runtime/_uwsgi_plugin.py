@@ -35,6 +35,8 @@ import tempfile
 from pathlib import Path
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
+# An editable install (pip install -e) keeps its builds where the backend rebuilds them.
+EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
@@ -170,7 +172,10 @@ def binary_abi(uwsgi: str) -> dict:
 
 def builds() -> list[tuple[Path, dict]]:
     """Every build this wheel carries: its directory and its record."""
-    return [(record.parent, json.loads(record.read_text())) for record in sorted(BUILDS_DIR.glob("*/build.json"))]
+    builds_dir = BUILDS_DIR
+    if EDITABLE_POINTER.exists():
+        builds_dir = Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
+    return [(record.parent, json.loads(record.read_text())) for record in sorted(builds_dir.glob("*/build.json"))]
 
 
 def default_uwsgi() -> str | None:

@@ -1,0 +1,80 @@
+"""Editable installs (PEP 660, ``pip install -e .``).
+
+The plugins are built into a build directory that outlives the install
+(``-C build-dir``, else one per project in the user's cache); the installed
+package's runtime module reads its builds from there (``_editable.json``).
+After a source change, ``uwsgi-plugin-backend rebuild`` builds again in the
+same place, incrementally, for the same uwsgi binaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .config import ConfigSettings, ProjectConfig, load_config, setting_values
+from .errors import BackendError, log
+from .find_uwsgi import find_uwsgis
+from .kit_cache import cache_root
+from .uwsgi_builds import UwsgiBuild
+
+SETTINGS_FILE = "editable-settings.json"
+
+
+def editable_root(config: ProjectConfig, build_dir: str | None) -> Path:
+    if build_dir:
+        return Path(build_dir).absolute()
+    digest = hashlib.sha256(str(config.root.resolve()).encode()).hexdigest()[:12]
+    return cache_root() / "editable" / f"{config.package}-{digest}"
+
+
+def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None) -> tuple[list[UwsgiBuild], Path]:
+    """Build the plugins into the editable build directory; return the builds and
+    the directory the installed package reads them from."""
+    from .wheel import compile_plugins
+
+    build_dir = setting_values(config_settings, "build-dir")
+    root = editable_root(config, build_dir[-1] if build_dir else None)
+    root.mkdir(parents=True, exist_ok=True)
+    chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
+    builds = compile_plugins(config, {**(config_settings or {}), "uwsgi": [str(c.path) for c in chosen]}, root, kept=True)
+    builds_dir = root / "editable" / "uwsgi_builds"
+    fresh = root / "editable" / ".uwsgi_builds.new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    for build in builds:
+        build.stage(config, fresh)
+    # Swap in the new builds; a reader sees the old set or the new one.
+    old = root / "editable" / ".uwsgi_builds.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if builds_dir.exists():
+        os.rename(builds_dir, old)
+    os.rename(fresh, builds_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    remembered = {"project": str(config.root), "uwsgi": [str(c.path) for c in chosen],
+                  "config_settings": {k: v for k, v in (config_settings or {}).items() if k != "uwsgi"}}
+    (root / SETTINGS_FILE).write_text(json.dumps(remembered, indent=2))
+    log(f"editable builds in {builds_dir}; after a source change: uwsgi-plugin-backend rebuild {config.root}")
+    return builds, builds_dir
+
+
+def rebuild(project: Path, build_dir: str | None) -> Path:
+    """Build an editable install's plugins again, for the binaries it was installed for."""
+    config = load_config(project.resolve())
+    root = editable_root(config, build_dir)
+    try:
+        remembered = json.loads((root / SETTINGS_FILE).read_text())
+    except (OSError, ValueError):
+        raise BackendError(
+            f"no editable install of {config.name} found (looked in {root}); install it first: pip install -e {project}"
+            + ("" if build_dir else ", or name its -C build-dir with --build-dir")
+        ) from None
+    settings = {**remembered["config_settings"], "uwsgi": remembered["uwsgi"]}
+    cwd = os.getcwd()
+    os.chdir(config.root)
+    try:
+        return build_in_place(config, settings)[1]
+    finally:
+        os.chdir(cwd)
