@@ -71,7 +71,7 @@ def test_kit_cache_is_used_and_checked(tmp_path, project, pip_uwsgi):
     second = build_wheel(project, tmp_path / "b", f"-Cuwsgi={pip_uwsgi}", env=env)
     assert "build kit cached in" in second.stdout
     # A tampered entry is not trusted: it is extracted again.
-    [entry] = (tmp_path / "cache" / "kits").iterdir()
+    [entry] = [p for p in (tmp_path / "cache" / "kits").iterdir() if p.is_dir()]
     header = entry / "uwsgi.h"
     header.write_bytes(header.read_bytes()[:1000])
     third = build_wheel(project, tmp_path / "c", f"-Cuwsgi={pip_uwsgi}", env=env)

@@ -24,6 +24,7 @@ the REQUIRES section, post_build) runs as it always does, in the same order.
 import hashlib
 import json
 import os
+import re
 import runpy
 import shlex
 import subprocess
@@ -32,6 +33,20 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# GCC_LIST entries outside the plugin directory (../x.c, /abs/x.c) need [tool.uwsgi-plugin] allow-outside-sources.
+ALLOW_OUTSIDE = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE"))
+
+
+def outside(entry):
+    """Does this GCC_LIST entry name a file outside the plugin directory?"""
+    return os.path.isabs(entry) or os.path.normpath(entry).split(os.sep)[0] == ".."
+
+
+def real_path(entry, real_dir):
+    """Where an entry that leaves the plugin directory really is: the build
+    works on a copy of the directory, so ../x.c is found beside the original."""
+    return entry if os.path.isabs(entry) else os.path.normpath(os.path.join(real_dir, entry))
 
 
 def check_plugin_file(real_dir):
@@ -55,18 +70,26 @@ def check_plugin_file(real_dir):
     except Exception:
         return None, "%s raised an exception:\n%s" % (shown, traceback.format_exc(limit=-1).strip())
     name = namespace.get("NAME")
-    if not isinstance(name, str) or not name.isidentifier():
+    if not isinstance(name, str) or not C_IDENTIFIER.match(name):
         return None, (
-            "%s does not set NAME to the plugin's name (got %r); add a line like NAME = 'hello'"
+            "%s does not set NAME to the plugin's name, a C identifier (got %r); add a line like NAME = 'hello'"
             % (shown, name)
         )
     gcc_list = namespace.get("GCC_LIST")
     if not isinstance(gcc_list, (list, tuple)) or not gcc_list:
         return None, "%s does not set GCC_LIST to the plugin's sources; add e.g. GCC_LIST = ['%s']" % (shown, name)
     for entry in gcc_list:
+        if not isinstance(entry, str):
+            return None, "%s lists %r in GCC_LIST; entries must be strings (file names)" % (shown, entry)
+        if outside(entry) and not ALLOW_OUTSIDE:
+            return None, (
+                "%s lists %r in GCC_LIST, a file outside the plugin directory; keep sources inside it, "
+                "or allow this with allow-outside-sources = true in [tool.uwsgi-plugin]" % (shown, entry))
         if entry.endswith((".a", ".o")):
             continue  # libraries and objects, possibly made by the build itself
         source_file = entry if entry.endswith(SOURCE_SUFFIXES) else entry + ".c"
+        if outside(source_file):
+            source_file = real_path(source_file, real_dir)
         if not os.path.isfile(source_file):
             return None, "%s lists %r in GCC_LIST, but %s does not exist" % (
                 shown, entry, os.path.join(real_dir, source_file))
@@ -112,9 +135,15 @@ class ObjectCache:
             return False
         return all(file_hash(path) == digest for path, digest in recorded["inputs"].items())
 
-    def record(self, source, command):
+    def forget(self, source):
+        try:
+            os.unlink(self.paths(source)[2])
+        except OSError:
+            pass
+
+    def record(self, source, command, source_file):
         obj, dep, manifest = self.paths(source)
-        inputs = {path: file_hash(path) for path in [source, *dependencies(dep)]}
+        inputs = {path: file_hash(path) for path in [shlex.split(source_file)[0], *dependencies(dep)]}
         with open(manifest + ".partial", "w") as f:
             json.dump({"command": command, "inputs": inputs}, f)
         os.replace(manifest + ".partial", manifest)
@@ -130,9 +159,13 @@ class Build:
     """The build of one plugin: compile jobs, the object cache, verbosity, and
     the failed compiles, which the backend reports with the failing file first."""
 
-    def __init__(self, jobs, cache, verbose):
-        self.jobs, self.cache, self.verbose = jobs, cache, verbose
+    def __init__(self, jobs, cache, verbose, real_dir):
+        self.jobs, self.cache, self.verbose, self.real_dir = jobs, cache, verbose, real_dir
         self.failures = []
+
+    def file_arg(self, entry):
+        """A GCC_LIST file as one shell word: file names never reach the shell as code."""
+        return shlex.quote(real_path(entry, self.real_dir) if outside(entry) else entry)
 
     def run(self, source, command):
         """Run one compiler command through the shell, as uwsgiconfig.py does."""
@@ -153,27 +186,38 @@ class Build:
         compiles, link_inputs, sources = [], [], []
         for entry in frame_locals["gcc_list"]:
             if entry.endswith((".a", ".o")):
-                link_inputs.append(entry)
+                link_inputs.append(self.file_arg(entry))
                 continue
             sources.append(entry)
             obj, dep, _ = self.cache.paths(entry)
-            command = "%s%s %s -c %s -o %s -MMD -MF %s" % (gcc, pic, cflags, entry, shlex.quote(obj), shlex.quote(dep))
+            command = "%s%s %s -c %s -o %s -MMD -MF %s" % (
+                gcc, pic, cflags, self.file_arg(entry), shlex.quote(obj), shlex.quote(dep))
             link_inputs.append(shlex.quote(obj))
             if not self.cache.reusable(entry, command):
                 compiles.append((entry, command))
         print("[%s] compiling %d of %d sources (%d unchanged, reused), %d at a time" % (
             gcc, len(compiles), len(sources), len(sources) - len(compiles), self.jobs))
+        for source, _ in compiles:  # an interrupted compile must leave no manifest that vouches for it
+            self.cache.forget(source)
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             statuses = list(pool.map(lambda job: self.run(*job), compiles))
         for (source, command), status in zip(compiles, statuses):
             if status == 0:
-                self.cache.record(source, command)
+                self.cache.record(source, command, self.file_arg(source))
         if self.failures:
             return 1
         link = "%s%s %s -o %s.so %s %s %s %s" % (
             gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
             " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
         return self.run(frame_locals["plugin_dest"] + ".so", link)
+
+    def single_line(self, frame_locals, frame_globals):
+        """uwsgiconfig.py's own gcc line, but with every file name quoted."""
+        uniq = frame_globals["uniq_warnings"]
+        return "%s%s %s -o %s.so %s %s %s %s" % (
+            frame_globals["GCC"], frame_locals["need_pic"], frame_locals["shared_flag"], frame_locals["plugin_dest"],
+            " ".join(uniq(frame_locals["p_cflags"])), " ".join(self.file_arg(e) for e in frame_locals["gcc_list"]),
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
 
     def take_over_gcc_line(self):
         """Run build_plugin()'s one gcc line ourselves: split up when that pays, else as is."""
@@ -188,9 +232,11 @@ class Build:
             sys.stdout.flush()
             # Other toolchains (.go, .m) run as uwsgiconfig.py has it; so does a lone source
             # when nothing is kept between builds: one gcc call is then the fastest.
-            if not any(e.endswith((".go", ".m")) for e in sources) and (len(sources) > 1 or self.cache.kept):
+            if any(e.endswith((".go", ".m")) for e in sources):
+                return self.run(" ".join(sources), command)
+            if len(sources) > 1 or self.cache.kept:
                 return self.parallel(local, frame.f_globals)
-            return self.run(" ".join(sources), command)
+            return self.run(sources[0], self.single_line(local, frame.f_globals))
 
         subprocess.call = call
 
@@ -206,7 +252,7 @@ def main():
         return
     jobs, objects_dir, kept = int(sys.argv[5]), sys.argv[6], sys.argv[7] == "kept"
     verbose = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_VERBOSE"))
-    build = Build(jobs, ObjectCache(objects_dir, kept), verbose)
+    build = Build(jobs, ObjectCache(objects_dir, kept), verbose, real_dir)
     build.take_over_gcc_line()
     sys.argv = [uwsgiconfig, "--extra-plugin", "."] + (["--verbose"] if verbose else [])
     try:

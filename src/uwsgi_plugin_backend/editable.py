@@ -19,6 +19,7 @@ from .config import ConfigSettings, ProjectConfig, load_config, setting_values
 from .errors import BackendError, log
 from .find_uwsgi import find_uwsgis
 from .kit_cache import cache_root
+from .locking import locked
 from .uwsgi_builds import UwsgiBuild
 
 SETTINGS_FILE = "editable-settings.json"
@@ -39,6 +40,13 @@ def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None
     build_dir = setting_values(config_settings, "build-dir")
     root = editable_root(config, build_dir[-1] if build_dir else None)
     root.mkdir(parents=True, exist_ok=True)
+    with locked(root / ".lock", f"the editable build directory {root}"):
+        return _build_in_place(config, config_settings, root)
+
+
+def _build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None, root: Path) -> tuple[list[UwsgiBuild], Path]:
+    from .wheel import compile_plugins
+
     chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
     builds = compile_plugins(config, {**(config_settings or {}), "uwsgi": [str(c.path) for c in chosen]}, root, kept=True)
     builds_dir = root / "editable" / "uwsgi_builds"

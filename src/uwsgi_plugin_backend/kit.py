@@ -59,19 +59,33 @@ def quiet_uwsgi_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_")}
 
 
+TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, "60"))
+    except ValueError:
+        raise BackendError(f"${TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
+
+
 def _ask(binary: Path, flag: str) -> bytes:
+    timeout = _timeout()
     try:
         result = subprocess.run(
             [str(binary), flag],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             env=quiet_uwsgi_env(),
-            timeout=60,
+            timeout=timeout,
         )
     except OSError as error:
         raise BackendError(f"cannot run {binary} {flag}: {error.strerror}") from None
     except subprocess.TimeoutExpired:
-        raise BackendError(f"{binary} {flag} did not answer within 60 s; is it really a uwsgi binary?") from None
+        raise BackendError(
+            f"{binary} {flag} did not answer within {timeout:g} s; is it really a uwsgi binary? "
+            f"(${TIMEOUT_ENV} sets the limit)"
+        ) from None
     if result.returncode != 0:
         stderr = result.stderr.decode(errors="replace").strip()
         raise BackendError(
@@ -101,5 +115,12 @@ def extract_kit(binary: Path) -> UwsgiKit:
     dot_h = _ask(binary, "--dot-h")
     if b"struct uwsgi_plugin" not in dot_h:
         raise _not_uwsgi(binary, "--dot-h", dot_h)
-    cflags = _ask(binary, "--cflags").decode().strip()
+    raw_cflags = _ask(binary, "--cflags")
+    try:
+        cflags = raw_cflags.decode().strip()
+    except UnicodeDecodeError:
+        raise _not_uwsgi(binary, "--cflags", raw_cflags) from None
+    # They go into uwsgiconfig.py's shell command line: only compiler flags belong there.
+    if not cflags or not all(token.startswith("-") for token in cflags.split()):
+        raise _not_uwsgi(binary, "--cflags", raw_cflags)
     return UwsgiKit(binary=binary, version=version, cflags=cflags, dot_h=dot_h, config_py=config_py)

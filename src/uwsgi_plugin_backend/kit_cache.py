@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import log
+from .locking import locked
 from .kit import UwsgiKit, extract_kit
 
 CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
@@ -100,6 +101,15 @@ def store_file(source: Path, target: Path) -> None:
 def read_kit(binary: Path) -> UwsgiKit:
     """The build kit of ``binary``, from the cache when the binary is unchanged."""
     entry = cache_root() / "kits" / binary_identity(binary)
+    try:
+        lock = locked(entry.with_suffix(".lock"), f"the cached kit of {binary}")
+        with lock:
+            return _read_kit(binary, entry)
+    except OSError:  # no writable cache: extract for this build only
+        return extract_kit(binary)
+
+
+def _read_kit(binary: Path, entry: Path) -> UwsgiKit:
     cached = _load(entry, binary)
     if cached is not None:
         log(f"  build kit cached in {entry}")

@@ -41,6 +41,8 @@ FEATURE_HEADERS = {
     "yaml.h": "libyaml-dev",
     "jansson.h": "libjansson-dev",
 }
+SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+=:,@%-]+$")
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MISSING_HEADER = re.compile(r"fatal error: ([\w./+-]+): No such file or directory")
 
 
@@ -75,11 +77,12 @@ def copy_plugin_dir(source: Path, target: Path, skip: Path) -> None:
 def reproducible_flags(work: Path) -> list[str]:
     """Keep the random build directory's path out of the .so (debug info, __FILE__).
 
-    uwsgiconfig.py appends $CFLAGS split on white space, so a path holding
-    white space cannot be mapped; such a build is then not reproducible.
+    uwsgiconfig.py appends $CFLAGS split on white space to a shell command
+    line, so a path with white space or shell characters is not put there;
+    such a build is then not reproducible.
     """
     path = str(work.resolve())
-    return [] if any(c.isspace() for c in path) else [f"-ffile-prefix-map={path}=."]
+    return [f"-ffile-prefix-map={path}=."] if SHELL_SAFE_PATH.match(path) else []
 
 
 def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None, skip: Path) -> Path:
@@ -115,7 +118,7 @@ def _failure_message(plugin_source: Path, failures: list[dict], output: str) -> 
 
 
 def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], *build_args: str,
-                verbose: bool = False) -> str:
+                verbose: bool = False, allow_outside: bool = False) -> str:
     """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME."""
     result_file = work / "check.json"
     result_file.unlink(missing_ok=True)
@@ -123,7 +126,12 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, e
     process = subprocess.run(
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
         cwd=plugin_copy,
-        env={**quiet_uwsgi_env(), **env, **({"UWSGI_PLUGIN_BACKEND_VERBOSE": "1"} if verbose else {})},
+        env={
+            **quiet_uwsgi_env(),
+            **env,
+            **({"UWSGI_PLUGIN_BACKEND_VERBOSE": "1"} if verbose else {}),
+            **({"UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE": "1"} if allow_outside else {}),
+        },
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -166,19 +174,19 @@ def literal_name(plugin_file: Path) -> str | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets == stores[:1] and len(stores) == 1:
             value = node.value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.isidentifier():
+            if isinstance(value, ast.Constant) and isinstance(value.value, str) and C_IDENTIFIER.match(value.value):
                 return value.value
     return None
 
 
-def plugin_name(plugin_source: Path, work: Path) -> str:
+def plugin_name(plugin_source: Path, work: Path, allow_outside: bool = False) -> str:
     """The plugin's NAME, compiling nothing: read from uwsgiplugin.py when it is
     a plain assignment, else by running the file's check in the driver."""
     name = literal_name(plugin_source / "uwsgiplugin.py")
     if name is not None:
         return name
     plugin_copy = _prepare_tree(plugin_source, work, None, work)
-    return _run_driver("check", plugin_copy, plugin_source, work, {})
+    return _run_driver("check", plugin_copy, plugin_source, work, {}, allow_outside=allow_outside)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +200,7 @@ class BuildOptions:
     jobs: int
     strip: bool
     verbose: bool = False
+    allow_outside: bool = False
 
 
 def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
@@ -209,7 +218,7 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
     }
     built = _run_driver(
         "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
-        "kept" if options.kept else "temporary", verbose=options.verbose,
+        "kept" if options.kept else "temporary", verbose=options.verbose, allow_outside=options.allow_outside,
     )
     if built != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")

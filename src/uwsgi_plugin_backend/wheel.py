@@ -30,6 +30,8 @@ from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuildOptions, plugin_name
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
+from .wheel_files import place
+from .locking import locked
 
 RUNTIME_MODULE = Path(__file__).parent / "runtime" / "_uwsgi_plugin.py"
 GENERATED_INIT = "from ._uwsgi_plugin import plugin_dir\n\n__all__ = [\"plugin_dir\"]\n"
@@ -50,7 +52,7 @@ def skbuild_settings(config_settings: ConfigSettings | None, tags: list[str] | N
 
 
 def plugin_names(config: ProjectConfig, work: Path) -> list[str]:
-    names = [plugin_name(source, work / f"check-{index}") for index, source in enumerate(config.plugin_dirs)]
+    names = [plugin_name(source, work / f"check-{index}", config.allow_outside_sources) for index, source in enumerate(config.plugin_dirs)]
     for name in set(names):
         if names.count(name) > 1:
             raise BackendError(f"two plugin directories both build a plugin named {name!r}; give each its own NAME")
@@ -139,10 +141,12 @@ def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BackendError(f"cannot use -C build-dir={values[-1]}: {error.strerror}") from None
-    for transient in ("staging", "out"):
-        shutil.rmtree(root / transient, ignore_errors=True)
-    log(f"build directory {root} (kept: unchanged objects are reused)")
-    yield root
+    # One build at a time in a build directory; others wait (see locking.py).
+    with locked(root / ".lock", f"the build directory {root}"):
+        for transient in ("staging", "out"):
+            shutil.rmtree(root / transient, ignore_errors=True)
+        log(f"build directory {root} (kept: unchanged objects are reused)")
+        yield root
 
 
 def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | None, root: Path, kept: bool) -> list[UwsgiBuild]:
@@ -151,7 +155,7 @@ def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | Non
     kits = distinct_kits(chosen)
     options = BuildOptions(
         root=root, kept=kept, jobs=jobs_setting(config_settings), strip=setting_flag(config_settings, "strip", config.strip),
-        verbose=verbose_setting(config_settings),
+        verbose=verbose_setting(config_settings), allow_outside=config.allow_outside_sources,
     )
     # Checked before compiling: a missing declaration is known without a compiler.
     names = plugin_names(config, root)
@@ -169,8 +173,7 @@ def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, b
     wheel_name = skbuild.build_wheel(str(out), settings, None)
     if pins:
         pin_wheel(out / wheel_name, pins)
-    Path(wheel_directory).mkdir(parents=True, exist_ok=True)
-    shutil.move(str(out / wheel_name), Path(wheel_directory) / wheel_name)
+    place(out / wheel_name, Path(wheel_directory))
     log(f"wrote {wheel_name}")
     return wheel_name
 
@@ -218,6 +221,5 @@ def build_plugin_sdist(sdist_directory: str, config_settings: ConfigSettings | N
         check_entry_points(config, plugin_names(config, Path(tmp)))
         out = Path(tmp) / "out"
         sdist_name = skbuild.build_sdist(str(out), skbuild_settings(config_settings))
-        Path(sdist_directory).mkdir(parents=True, exist_ok=True)
-        shutil.move(str(out / sdist_name), Path(sdist_directory) / sdist_name)
+        place(out / sdist_name, Path(sdist_directory))
     return sdist_name

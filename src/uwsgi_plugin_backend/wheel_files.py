@@ -15,6 +15,28 @@ from wheel.wheelfile import WheelFile
 from .errors import BackendError
 
 
+def place(source: Path, directory: Path) -> Path:
+    """Move a finished file into ``directory`` so that nobody ever sees it half
+    written: one rename on the same file system, else a hidden copy renamed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / source.name
+    try:
+        os.replace(source, target)
+        return target
+    except OSError:
+        pass
+    fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{source.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    return target
+
+
 def read_wheel(path: Path) -> dict[str, bytes]:
     """Every file of the wheel but its RECORD, which is written anew."""
     try:
