@@ -25,20 +25,16 @@ __all__ = [
 
 @reports_errors
 def get_requires_for_build_wheel(config_settings: ConfigSettings | None = None) -> list[str]:
-    from scikit_build_core import build as skbuild
+    from .wheel import skbuild, skbuild_settings
 
-    from .wheel import skbuild_settings
-
-    return skbuild.get_requires_for_build_wheel(skbuild_settings(config_settings))
+    return skbuild().get_requires_for_build_wheel(skbuild_settings(config_settings))
 
 
 @reports_errors
 def get_requires_for_build_sdist(config_settings: ConfigSettings | None = None) -> list[str]:
-    from scikit_build_core import build as skbuild
+    from .wheel import skbuild, skbuild_settings
 
-    from .wheel import skbuild_settings
-
-    return skbuild.get_requires_for_build_sdist(skbuild_settings(config_settings))
+    return skbuild().get_requires_for_build_sdist(skbuild_settings(config_settings))
 
 
 @reports_errors

@@ -105,11 +105,30 @@ def file_hash(path):
 
 
 def dependencies(dep_file):
-    """The files a make-style .d file (gcc -MMD) lists as prerequisites."""
+    """The files a make-style .d file (gcc -MMD) lists as prerequisites.
+
+    gcc escapes a space as "\\ " and "$" as "$$"; it escapes nothing else, so
+    file names with quotes or other shell characters are taken as written.
+    """
     with open(dep_file) as f:
         text = f.read().replace("\\\n", " ")
-    _, _, prerequisites = text.partition(":")
-    return shlex.split(prerequisites)  # make escapes spaces as "\\ ", as the shell does
+    _, _, prerequisites = text.partition(": ")
+    names, current, i = [], "", 0
+    while i < len(prerequisites):
+        char = prerequisites[i]
+        if char == "\\" and prerequisites[i + 1:i + 2] == " ":
+            current, i = current + " ", i + 2
+        elif char == "$" and prerequisites[i + 1:i + 2] == "$":
+            current, i = current + "$", i + 2
+        elif char.isspace():
+            if current:
+                names.append(current)
+            current, i = "", i + 1
+        else:
+            current, i = current + char, i + 1
+    if current:
+        names.append(current)
+    return names
 
 
 class ObjectCache:

@@ -8,10 +8,10 @@ import contextlib
 import json
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
-
-from scikit_build_core import build as skbuild
 
 from .config import (
     ConfigSettings,
@@ -19,6 +19,7 @@ from .config import (
     foreign_settings,
     jobs_setting,
     load_config,
+    load_pyproject,
     setting_flag,
     setting_values,
     verbose_setting,
@@ -32,6 +33,15 @@ from .plugin_build import BuildOptions, plugin_name
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
 from .wheel_files import place
 from .locking import locked
+
+def skbuild() -> ModuleType:
+    """scikit_build_core.build, imported only once pyproject.toml is known to be
+    valid TOML: the module parses it on import and would fail with a traceback."""
+    load_pyproject(Path.cwd())
+    from scikit_build_core import build
+
+    return build
+
 
 RUNTIME_MODULE = Path(__file__).parent / "runtime" / "_uwsgi_plugin.py"
 GENERATED_INIT = "from ._uwsgi_plugin import plugin_dir\n\n__all__ = [\"plugin_dir\"]\n"
@@ -59,14 +69,23 @@ def plugin_names(config: ProjectConfig, work: Path) -> list[str]:
     return names
 
 
-def _stage_package(config: ProjectConfig, staging: Path) -> None:
-    """Write the runtime module (and __init__/__main__ unless the project has its own) into ``staging``."""
-    own = user_package_dir(config)
-    staging.mkdir(parents=True)
-    shutil.copyfile(RUNTIME_MODULE, staging / "_uwsgi_plugin.py")
-    for filename, text in (("__init__.py", GENERATED_INIT), ("__main__.py", GENERATED_MAIN)):
-        if own is None or not (own / filename).exists():
-            (staging / filename).write_text(text)
+@contextlib.contextmanager
+def staged_package(config: ProjectConfig) -> Iterator[Path]:
+    """A fresh directory holding the runtime module (and __init__/__main__ unless
+    the project has its own), to which the builds are added; the wheel is
+    written beside it. Always a temporary directory: its path goes to
+    scikit-build-core in settings that split on ';'."""
+    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+        if ";" in tmp:
+            raise BackendError(f"the temporary directory {tmp} has a ';' in its path; set TMPDIR to a plainer one")
+        staging = Path(tmp) / "staging" / config.package
+        own = user_package_dir(config)
+        staging.mkdir(parents=True)
+        shutil.copyfile(RUNTIME_MODULE, staging / "_uwsgi_plugin.py")
+        for filename, text in (("__init__.py", GENERATED_INIT), ("__main__.py", GENERATED_MAIN)):
+            if own is None or not (own / filename).exists():
+                (staging / filename).write_text(text)
+        yield staging
 
 
 def _package_settings(config: ProjectConfig, staging: Path) -> dict[str, str]:
@@ -143,8 +162,6 @@ def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
         raise BackendError(f"cannot use -C build-dir={values[-1]}: {error.strerror}") from None
     # One build at a time in a build directory; others wait (see locking.py).
     with locked(root / ".lock", f"the build directory {root}"):
-        for transient in ("staging", "out"):
-            shutil.rmtree(root / transient, ignore_errors=True)
         log(f"build directory {root} (kept: unchanged objects are reused)")
         yield root
 
@@ -164,13 +181,16 @@ def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | Non
 
 
 def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, builds: list[UwsgiBuild], staging: Path,
-                work: Path, wheel_directory: str, pins: list[str] | None) -> str:
+                wheel_directory: str, pins: list[str] | None) -> str:
     """scikit-build-core writes the wheel of the staged package aside; it is moved
     into ``wheel_directory`` whole, so a failure leaves no partial wheel behind."""
     settings = {**skbuild_settings(config_settings, wheel_tags(builds)), **_package_settings(config, staging)}
-    out = work / "out"
+    out = staging.parent.parent / "out"
     # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
-    wheel_name = skbuild.build_wheel(str(out), settings, None)
+    wheel_name = skbuild().build_wheel(str(out), settings, None)
+    runtime = f"{config.package}/_uwsgi_plugin.py"
+    if runtime not in zipfile.ZipFile(out / wheel_name).namelist():
+        raise BackendError(f"internal error: scikit-build-core wrote {wheel_name} without {runtime}; please report it")
     if pins:
         pin_wheel(out / wheel_name, pins)
     place(out / wheel_name, Path(wheel_directory))
@@ -181,13 +201,11 @@ def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, b
 def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
-    with build_root(config_settings) as work:
+    with build_root(config_settings) as work, staged_package(config) as staging:
         builds = compile_plugins(config, config_settings, work, kept=bool(setting_values(config_settings, "build-dir")))
-        staging = work / "staging" / config.package
-        _stage_package(config, staging)
         for build in builds:
             build.stage(config, staging / "uwsgi_builds")
-        return write_wheel(config, config_settings, builds, staging, work, wheel_directory, pins)
+        return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
 
 
 def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
@@ -196,18 +214,16 @@ def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings 
     config = load_config(Path.cwd())
     pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
     builds, builds_dir = build_in_place(config, config_settings)
-    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        staging = Path(tmp) / "staging" / config.package
-        _stage_package(config, staging)
+    with staged_package(config) as staging:
         (staging / "_editable.json").write_text(json.dumps({"builds_dir": str(builds_dir)}) + "\n")
-        return write_wheel(config, config_settings, builds, staging, Path(tmp), wheel_directory, pins)
+        return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
 
 
 def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(config, plugin_names(config, Path(tmp)))
-    dist_info = skbuild.prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
+    dist_info = skbuild().prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
     if config.pin_uwsgi:
         pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
         if pins:
@@ -220,6 +236,6 @@ def build_plugin_sdist(sdist_directory: str, config_settings: ConfigSettings | N
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(config, plugin_names(config, Path(tmp)))
         out = Path(tmp) / "out"
-        sdist_name = skbuild.build_sdist(str(out), skbuild_settings(config_settings))
+        sdist_name = skbuild().build_sdist(str(out), skbuild_settings(config_settings))
         place(out / sdist_name, Path(sdist_directory))
     return sdist_name

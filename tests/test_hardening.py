@@ -1,0 +1,233 @@
+"""Hardening: concurrent and interrupted builds, corrupt state, hostile or odd inputs.
+Every failure ends in one clear error; nothing in an output directory, a
+cache or a source tree is ever left half written or trusted when it should not be."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, tree_digest
+
+SDE = {"SOURCE_DATE_EPOCH": "1700000000"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_command(project: Path, outdir: Path, *settings: str) -> list[str]:
+    return [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(outdir), *settings, str(project)]
+
+
+def assert_only_complete_wheels(outdir: Path) -> list[Path]:
+    """Whatever is in the output directory is a whole wheel: no partial files, no broken zips."""
+    if not outdir.exists():
+        return []
+    leftovers = [p.name for p in outdir.iterdir() if not p.name.endswith(".whl")]
+    assert not leftovers, leftovers
+    wheels = sorted(outdir.glob("*.whl"))
+    for wheel in wheels:
+        assert zipfile.ZipFile(wheel).testzip() is None
+    return wheels
+
+
+def test_eight_concurrent_builds_agree(tmp_path, pip_uwsgi):
+    project = copy_project(PACKAGES / "multi", tmp_path / "multi")
+    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    shared_build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
+    outdirs = [tmp_path / "same-out"] * 4 + [tmp_path / f"out-{i}" for i in range(4)]
+    processes = [
+        subprocess.Popen(build_command(project, out, f"-Cuwsgi={pip_uwsgi}", shared_build_dir),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for out in outdirs
+    ]
+    results = [(process.wait(timeout=600), process.stdout.read()) for process in processes]
+    assert all(status == 0 for status, _ in results), [output for status, output in results if status]
+    wheels = [wheel for out in sorted(set(outdirs)) for wheel in assert_only_complete_wheels(out)]
+    assert len(wheels) == 5
+    assert len({sha256(wheel) for wheel in wheels}) == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
+    project = copy_project(PACKAGES / "multi", tmp_path / "multi")
+    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
+    # The reference: built once, untouched, in a build directory of its own.
+    reference = tmp_path / "reference"
+    build_wheel(project, reference, f"-Cuwsgi={pip_uwsgi}", f"-Cbuild-dir={tmp_path / 'reference-build'}", env=env)
+    [expected] = reference.glob("*.whl")
+    rng = random.Random(sig)
+    source = project / "gamma.c"
+    original = source.read_text()
+    for attempt in range(5):
+        # Change a source now and then so that compiles, not only reuses, get interrupted.
+        source.write_text(original + f"/* attempt {attempt} */\n" if attempt % 2 else original)
+        out = tmp_path / f"out-{attempt}"
+        process = subprocess.Popen(build_command(project, out, f"-Cuwsgi={pip_uwsgi}", build_dir),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        time.sleep(rng.uniform(0.05, 1.2))
+        with pytest.raises(ProcessLookupError) if process.poll() is not None else _nothing():
+            os.killpg(process.pid, sig)
+        process.wait(timeout=60)
+        assert_only_complete_wheels(out)
+    source.write_text(original)
+    final = tmp_path / "final"
+    build_wheel(project, final, f"-Cuwsgi={pip_uwsgi}", build_dir, env=env)
+    [wheel] = assert_only_complete_wheels(final)
+    assert sha256(wheel) == sha256(expected)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_hostile_path_and_source_names(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "pro ject $HOME; 'q\" ü" / "sample")
+    odd = "hé llo$x;y'z`b"
+    (project / "hello.c").rename(project / f"{odd}.c")
+    (project / "uwsgiplugin.py").write_text(f"NAME = 'hello'\nGCC_LIST = [{odd!r}]\n")
+    before = tree_digest(project)
+    out = tmp_path / "out $x; 'q\""
+    build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}", f"-Cbuild-dir={tmp_path / 'build $x;'}")
+    assert tree_digest(project) == before
+    [wheel] = out.glob("*.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    [shared_object] = (tmp_path / "site").glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+    assert plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / "log") == "Hello from a wheel"
+
+
+def failing_build(project: Path, tmp_path: Path, *settings: str, env: dict | None = None) -> str:
+    out = tmp_path / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    before = tree_digest(project)
+    result = build_wheel(project, out, *settings, check=False, env=env)
+    assert result.returncode != 0
+    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1 and "Traceback" not in result.stdout, result.stdout
+    assert tree_digest(project) == before
+    assert not list(out.iterdir())
+    return result.stdout
+
+
+def test_sources_outside_the_plugin_directory(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "p" / "sample")
+    (project.parent / "shared.c").write_text("const char *shared_word(void) { return \"shared\"; }\n")
+    (project / "uwsgiplugin.py").write_text("NAME = 'hello'\nGCC_LIST = ['hello', '../shared.c']\n")
+    message = failing_build(project, tmp_path, f"-Cuwsgi={pip_uwsgi}")
+    assert "lists '../shared.c' in GCC_LIST, a file outside the plugin directory" in message
+    assert "allow-outside-sources = true" in message
+    absolute = copy_project(SAMPLE, tmp_path / "abs")
+    (absolute / "uwsgiplugin.py").write_text(f"NAME = 'hello'\nGCC_LIST = ['hello', {str(project.parent / 'shared.c')!r}]\n")
+    assert "a file outside the plugin directory" in failing_build(absolute, tmp_path / "abs-out", f"-Cuwsgi={pip_uwsgi}")
+    # Allowed: read where it is, written nowhere.
+    with (project / "pyproject.toml").open("a") as f:
+        f.write("\n[tool.uwsgi-plugin]\nallow-outside-sources = true\n")
+    parent_before = tree_digest(project.parent)
+    build_wheel(project, tmp_path / "allowed", f"-Cuwsgi={pip_uwsgi}", f"-Cbuild-dir={tmp_path / 'b'}")
+    assert tree_digest(project.parent) == parent_before
+    assert list((tmp_path / "allowed").glob("*.whl"))
+
+
+def test_name_must_be_a_c_identifier(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "p")
+    (project / "uwsgiplugin.py").write_text("NAME = 'héllo'\nGCC_LIST = ['hello']\n")
+    assert "does not set NAME to the plugin's name, a C identifier (got 'héllo')" in failing_build(project, tmp_path, f"-Cuwsgi={pip_uwsgi}")
+
+
+def test_two_plugins_with_one_name(tmp_path, pip_uwsgi):
+    project = copy_project(PACKAGES / "two-plugins", tmp_path / "p")
+    (project / "second" / "uwsgiplugin.py").write_text("NAME = 'first'\nGCC_LIST = ['second']\n")
+    assert "two plugin directories both build a plugin named 'first'" in failing_build(project, tmp_path, f"-Cuwsgi={pip_uwsgi}")
+
+
+def fake_uwsgi(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_uwsgi_that_hangs(tmp_path):
+    hanging = fake_uwsgi(tmp_path / "uwsgi", "sleep 30\n")
+    env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT="1")
+    start = time.monotonic()
+    message = failing_build(copy_project(SAMPLE, tmp_path / "p"), tmp_path, f"-Cuwsgi={hanging}", env=env)
+    assert time.monotonic() - start < 25
+    assert f"{hanging} --version did not answer within 1 s" in message
+
+
+def test_uwsgi_that_prints_garbage_cflags(tmp_path, pip_uwsgi):
+    for name in ("config-py", "dot-h"):
+        (tmp_path / name).write_bytes(subprocess.run([str(pip_uwsgi), f"--{name}"], capture_output=True).stdout)
+    garbage = fake_uwsgi(tmp_path / "uwsgi", f"""case "$1" in
+--version) echo 2.0.31 ;;
+--config-py) cat '{tmp_path / "config-py"}' ;;
+--dot-h) cat '{tmp_path / "dot-h"}' ;;
+--cflags) echo 'hello; rm -rf $HOME' ;;
+esac
+""")
+    message = failing_build(copy_project(SAMPLE, tmp_path / "p"), tmp_path, f"-Cuwsgi={garbage}")
+    assert f"{garbage} is not a uwsgi binary: `uwsgi --cflags` printed 'hello; rm -rf $HOME'" in message
+
+
+def test_pyproject_that_is_not_toml(tmp_path, pip_uwsgi):
+    project = copy_project(SAMPLE, tmp_path / "p")
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + "\n[tool.uwsgi-plugin\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout
+    # The frontend reads pyproject.toml first and says so; the backend, asked directly, says the same.
+    direct = subprocess.run([sys.executable, "-c", "import uwsgi_plugin_backend as b; b.build_wheel('out')"],
+                            cwd=project, capture_output=True, text=True, env=clean_env())
+    assert direct.returncode == 1 and "uwsgi-plugin-backend: error:" in direct.stderr
+    assert "pyproject.toml is not valid TOML" in direct.stderr and "Traceback" not in direct.stderr
+
+
+@pytest.fixture
+def read_only_project(tmp_path):
+    """A source tree no build can write to: a read-only bind mount (root ignores file modes)."""
+    project = copy_project(SAMPLE, tmp_path / "rw")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(project), str(mount)], capture_output=True).returncode == 0
+    if mounted and subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], capture_output=True).returncode == 0:
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
+        return
+    if mounted:
+        subprocess.run(["umount", str(mount)], check=True)
+    for path in [project, *project.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    yield project
+
+
+def test_read_only_source_tree(read_only_project, tmp_path, pip_uwsgi):
+    before = tree_digest(read_only_project)
+    build_wheel(read_only_project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    assert tree_digest(read_only_project) == before
+    assert len(list((tmp_path / "out").glob("*.whl"))) == 1
+
+
+def test_output_directory_that_does_not_exist(tmp_path, pip_uwsgi):
+    out = tmp_path / "not" / "yet" / "there"
+    subprocess.run([sys.executable, "-c", f"import uwsgi_plugin_backend as b; b.build_wheel({str(out)!r}, {{'uwsgi': {str(pip_uwsgi)!r}}})"],
+                   cwd=copy_project(SAMPLE, tmp_path / "p"), check=True, capture_output=True, env=clean_env())
+    assert_only_complete_wheels(out)
+    assert len(list(out.glob("*.whl"))) == 1
