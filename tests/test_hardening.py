@@ -8,9 +8,11 @@ import hashlib
 import os
 import random
 import signal
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -231,3 +233,21 @@ def test_output_directory_that_does_not_exist(tmp_path, pip_uwsgi):
                    cwd=copy_project(SAMPLE, tmp_path / "p"), check=True, capture_output=True, env=clean_env())
     assert_only_complete_wheels(out)
     assert len(list(out.glob("*.whl"))) == 1
+
+
+def test_wheel_placed_whole_across_file_systems(tmp_path):
+    """The output directory on another file system than the build: a hidden copy, then one rename."""
+    from uwsgi_plugin_backend.wheel_files import place
+
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system here")
+    source = tmp_path / "x-1.0-py3-none-any.whl"
+    source.write_bytes(b"wheel bytes" * 1000)
+    target_dir = Path(tempfile.mkdtemp(dir=other))
+    try:
+        placed = place(source, target_dir)
+        assert placed.read_bytes() == b"wheel bytes" * 1000
+        assert [p.name for p in target_dir.iterdir()] == [source.name]
+    finally:
+        shutil.rmtree(target_dir)

@@ -35,8 +35,6 @@ def editable_root(config: ProjectConfig, build_dir: str | None) -> Path:
 def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None) -> tuple[list[UwsgiBuild], Path]:
     """Build the plugins into the editable build directory; return the builds and
     the directory the installed package reads them from."""
-    from .wheel import compile_plugins
-
     build_dir = setting_values(config_settings, "build-dir")
     root = editable_root(config, build_dir[-1] if build_dir else None)
     root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .errors import BackendError
+from .errors import BackendError, env_seconds
 from .runtime._uwsgi_plugin import abi_hash, abi_key, abi_summary, tested_macros
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
@@ -62,15 +62,8 @@ def quiet_uwsgi_env() -> dict[str, str]:
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
 
 
-def _timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, "60"))
-    except ValueError:
-        raise BackendError(f"${TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
-
-
 def _ask(binary: Path, flag: str) -> bytes:
-    timeout = _timeout()
+    timeout = env_seconds(TIMEOUT_ENV, 60)
     try:
         result = subprocess.run(
             [str(binary), flag],

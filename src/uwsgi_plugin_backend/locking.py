@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from pathlib import Path
 from typing import Iterator
 
-from .errors import BackendError, log
+from .errors import BackendError, env_seconds, log
 
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT"
-
-
-def lock_timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, "600"))
-    except ValueError:
-        raise BackendError(f"${TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
 
 
 @contextlib.contextmanager
@@ -28,7 +20,8 @@ def locked(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) while the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        deadline = time.monotonic() + lock_timeout()
+        timeout = env_seconds(TIMEOUT_ENV, 600)
+        deadline = time.monotonic() + timeout
         waited = False
         while True:
             try:
@@ -37,7 +30,7 @@ def locked(path: Path, what: str) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise BackendError(
-                        f"another build holds {what} ({path}) for longer than {lock_timeout():.0f} s; "
+                        f"another build holds {what} ({path}) for longer than {timeout:g} s; "
                         f"wait for it to finish, or raise ${TIMEOUT_ENV}"
                     ) from None
                 if not waited:

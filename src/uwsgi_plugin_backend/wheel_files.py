@@ -5,7 +5,9 @@ wheel's WheelFile writes the RECORD; nothing here is a wheel writer of its own."
 from __future__ import annotations
 
 import calendar
+import contextlib
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
