@@ -63,8 +63,16 @@ def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
         for name, data in files.items():
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             (tree / name).write_bytes(data)
-            os.utime(tree / name, (epoch, epoch))
         partial = Path(tmp) / target.name
-        with WheelFile(partial, "w") as wheel:
-            wheel.write_files(str(tree))
+        # WheelFile dates every entry, RECORD too, by SOURCE_DATE_EPOCH when it is set.
+        previous = os.environ.get("SOURCE_DATE_EPOCH")
+        os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
+        try:
+            with WheelFile(partial, "w") as wheel:
+                wheel.write_files(str(tree))
+        finally:
+            if previous is None:
+                del os.environ["SOURCE_DATE_EPOCH"]
+            else:
+                os.environ["SOURCE_DATE_EPOCH"] = previous
         os.replace(partial, target)
