@@ -67,7 +67,7 @@ def _info(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if (root / "pyproject.toml").is_file() and not named:
         pyproject_uwsgi = load_config(root).uwsgi
-    for chosen in find_uwsgis(named, pyproject_uwsgi, root):
+    for chosen in find_uwsgis(named, pyproject_uwsgi, root, setting_name="--uwsgi"):
         kit = read_kit(chosen.path)
         print(f"uwsgi:      {chosen.path}")
         print(f"chosen:     {chosen.reason}")

@@ -62,10 +62,11 @@ def interpreter_bin_dirs() -> list[Path]:
     return unique
 
 
-def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_root: Path) -> list[ChosenUwsgi]:
+def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_root: Path,
+                setting_name: str = "-C uwsgi") -> list[ChosenUwsgi]:
     """The uwsgi binaries to build for (several when named so), and why each was chosen."""
     if setting_values:
-        return [_resolve_named(value, Path.cwd(), "-C uwsgi") for value in setting_values]
+        return [_resolve_named(value, Path.cwd(), setting_name) for value in setting_values]
     if os.environ.get(ENV_VAR):
         return [_resolve_named(os.environ[ENV_VAR], Path.cwd(), f"${ENV_VAR}")]
     if pyproject_values:
