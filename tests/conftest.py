@@ -175,4 +175,5 @@ def debian_uwsgi() -> Path:
 @pytest.fixture(scope="session")
 def pyuwsgi_venv(tmp_path_factory) -> Venv:
     """A virtual environment with pyuwsgi: uWSGI as a Python extension module (wheel from PyPI)."""
-    return make_venv(tmp_path_factory.mktemp("pyuwsgi-env") / "venv", "pyuwsgi")
+    # A path with a space: pip then writes its console scripts with a /bin/sh exec line, not a shebang.
+    return make_venv(tmp_path_factory.mktemp("pyuwsgi-env") / "py uwsgi", "pyuwsgi")

@@ -75,6 +75,11 @@ def test_info_names_uwsgi_abi_and_cache(tool_venv):
     assert "kit cached: " in out and "/kits/" in out
 
 
+def test_info_without_a_writable_cache(tool_venv):
+    result = run([tool_venv.root / "bin" / "uwsgi-plugin-backend", "info"], env=clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR="/proc/no-cache"))
+    assert "kit cached: not cached (/proc/no-cache/kits/" in result.stdout and "Traceback" not in result.stdout
+
+
 def test_init_then_pip_wheel(tool_venv, tmp_path, wheelhouse):
     plugin = tmp_path / "plugin"
     plugin.mkdir()
@@ -132,7 +137,7 @@ def test_build_log_default_and_verbose(tmp_path, pip_uwsgi):
     assert any("wrote uwsgi_plugin_multi-1.0.0-" in line for line in steps)
     assert "build time:" not in quiet and " -MMD " not in quiet and "\033[" not in quiet  # no colour off a terminal
     verbose = build_wheel(project, tmp_path / "b", f"-Cuwsgi={pip_uwsgi}", "-Cbuild.verbose=true").stdout
-    assert re.search(r"gcc -fPIC .* -c \./beta\.c -o \S+beta\.c\.o -MMD", verbose)
+    assert re.search(r"gcc -fPIC .* -c \./beta\.c -o \S+/beta\.c-[0-9a-f]+\.o -MMD", verbose)
     assert re.search(r"gcc -fPIC -shared -o multi_plugin\.so ", verbose)
 
 

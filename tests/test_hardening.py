@@ -143,6 +143,10 @@ def test_sources_outside_the_plugin_directory(tmp_path, pip_uwsgi):
     build_wheel(project, tmp_path / "allowed", f"-Cuwsgi={pip_uwsgi}", f"-Cbuild-dir={tmp_path / 'b'}")
     assert tree_digest(project.parent) == parent_before
     assert list((tmp_path / "allowed").glob("*.whl"))
+    with (absolute / "pyproject.toml").open("a") as f:
+        f.write("\n[tool.uwsgi-plugin]\nallow-outside-sources = true\n")
+    build_wheel(absolute, tmp_path / "allowed-abs", f"-Cuwsgi={pip_uwsgi}")
+    assert list((tmp_path / "allowed-abs").glob("*.whl"))
 
 
 def test_name_must_be_a_c_identifier(tmp_path, pip_uwsgi):
@@ -251,3 +255,38 @@ def test_wheel_placed_whole_across_file_systems(tmp_path):
         assert [p.name for p in target_dir.iterdir()] == [source.name]
     finally:
         shutil.rmtree(target_dir)
+
+
+def test_sources_whose_names_flatten_alike(tmp_path, pip_uwsgi):
+    """x.c, _x.c and sub/x.c each get their own object."""
+    project = copy_project(SAMPLE, tmp_path / "p")
+    (project / "sub").mkdir()
+    (project / "x.c").write_text("int x_value = 1;\n")
+    (project / "_x.c").write_text("int underscore_x_value = 2;\n")
+    (project / "sub" / "x.c").write_text("int sub_x_value = 3;\n")
+    (project / "uwsgiplugin.py").write_text("NAME = 'hello'\nGCC_LIST = ['hello', 'x', '_x', 'sub/x']\n")
+    for build_dir in ([], [f"-Cbuild-dir={tmp_path / 'b'}"]):
+        build_wheel(project, tmp_path / f"out{len(build_dir)}", f"-Cuwsgi={pip_uwsgi}", *build_dir)
+
+
+def test_symlinks_in_the_plugin_directory_keep_their_meaning(tmp_path, pip_uwsgi):
+    root = tmp_path / "repo"
+    (root / "include").mkdir(parents=True)
+    (root / "include" / "greeting.h").write_text('#define GREETING "Hello through a link"\n')
+    project = copy_project(SAMPLE, root / "plugin")
+    (project / "greeting.h").symlink_to("../include/greeting.h")
+    source = project / "hello.c"
+    source.write_text('#include "greeting.h"\n' + source.read_text().replace('"Hello from a wheel"', "GREETING"))
+    before = tree_digest(root)
+    build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
+    assert tree_digest(root) == before
+    [wheel] = (tmp_path / "out").glob("*.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    [shared_object] = (tmp_path / "site").glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+    assert plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / "log") == "Hello through a link"
+
+
+def test_no_c_compiler(tmp_path, pip_uwsgi):
+    env = clean_env(CC="/no/such/cc", UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    message = failing_build(copy_project(SAMPLE, tmp_path / "p"), tmp_path, f"-Cuwsgi={pip_uwsgi}", env=env)
+    assert "no C compiler: cannot run /no/such/cc" in message

@@ -38,14 +38,21 @@ C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ALLOW_OUTSIDE = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE"))
 
 
+def as_written(entry):
+    """A GCC_LIST entry as uwsgiplugin.py wrote it: build_plugin() puts "./" before it."""
+    return entry[2:] if entry.startswith("./") else entry
+
+
 def outside(entry):
     """Does this GCC_LIST entry name a file outside the plugin directory?"""
+    entry = as_written(entry)
     return os.path.isabs(entry) or os.path.normpath(entry).split(os.sep)[0] == ".."
 
 
 def real_path(entry, real_dir):
     """Where an entry that leaves the plugin directory really is: the build
     works on a copy of the directory, so ../x.c is found beside the original."""
+    entry = as_written(entry)
     return entry if os.path.isabs(entry) else os.path.normpath(os.path.join(real_dir, entry))
 
 
@@ -140,7 +147,10 @@ class ObjectCache:
         os.makedirs(directory, exist_ok=True)
 
     def paths(self, source):
-        stem = os.path.join(self.directory, source.replace("/", "_").lstrip("._") or "source")
+        """Object, dependency and manifest files of a source: its name for people,
+        a hash of the entry so that x.c, _x.c and sub/x.c never share one."""
+        digest = hashlib.sha256(source.encode()).hexdigest()[:10]
+        stem = os.path.join(self.directory, "%s-%s" % (os.path.basename(source) or "source", digest))
         return stem + ".o", stem + ".d", stem + ".json"
 
     def reusable(self, source, command):

@@ -48,7 +48,7 @@ def _init(args: argparse.Namespace) -> int:
     if target.exists():
         raise BackendError(f"{target} already exists; init writes a new one only (add the lines from the README to yours)")
     with tempfile.TemporaryDirectory() as tmp:
-        name = plugin_name(directory.absolute(), Path(tmp))
+        name = plugin_name(directory.absolute(), Path(tmp), Path(tmp))
     distribution = f"uwsgi-plugin-{name.replace('_', '-')}"
     package = f"uwsgi_plugin_{name}"
     target.write_text(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
@@ -74,7 +74,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"version:    {kit.version}")
         print(f"ABI key:    {kit.abi_key}")
         print(f"summary:    {kit.abi_summary}")
-        print(f"kit cached: {kit.directory or cache_root() / 'kits' / binary_identity(chosen.path) + ' (not writable)'}")
+        where = kit.directory or f"not cached ({cache_root() / 'kits' / binary_identity(chosen.path)} is not writable)"
+        print(f"kit cached: {where}")
     return 0
 
 
@@ -96,15 +97,21 @@ def _target_uwsgi(args: argparse.Namespace) -> str:
     return uwsgi
 
 
+def _load(ep, uwsgi: str) -> str:
+    """The plugin directory an installed entry point reports for ``uwsgi``."""
+    try:
+        return ep.load()(uwsgi)
+    except LookupError as error:  # the runtime module's NoMatchingBuild
+        raise BackendError(str(error)) from None
+    except Exception as error:  # a broken installed package must not hide the others
+        dist = ep.dist.name if ep.dist else "?"
+        raise BackendError(f"the uwsgi.plugins entry point {ep.name} = {ep.value} (of {dist}) is broken: {error!r}") from None
+
+
 def _plugin_dirs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(directory, name) of each named (default: every) installed plugin, for the target uwsgi."""
     uwsgi = _target_uwsgi(args)
-    pairs = []
-    for ep in _installed_plugins(args.names):
-        try:
-            pairs.append((ep.load()(uwsgi), ep.name))
-        except LookupError as error:
-            raise BackendError(str(error)) from None
+    pairs = [(_load(ep, uwsgi), ep.name) for ep in _installed_plugins(args.names)]
     if not pairs:
         raise BackendError("no uWSGI plugins are installed in this environment (entry point group uwsgi.plugins)")
     return pairs
@@ -134,18 +141,18 @@ def _ini(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    uwsgi = _target_uwsgi(args) if args.uwsgi else None
     from .runtime._uwsgi_plugin import default_uwsgi
 
-    uwsgi = uwsgi or default_uwsgi()
+    uwsgi = args.uwsgi or default_uwsgi()
     rows = [("NAME", "DISTRIBUTION", "VERSION", "DIRECTORY", f"BUILD FOR {uwsgi or 'uwsgi (none found)'}")]
     for ep in _installed_plugins([]):
-        dist = ep.dist
-        try:
-            directory, fits = ep.load()(uwsgi) if uwsgi else "-", "yes" if uwsgi else "no uwsgi to check"
-        except LookupError:
-            directory, fits = "-", "no"
-        rows.append((ep.name, dist.name if dist else "?", dist.version if dist else "?", directory, fits))
+        directory, fits = "-", "no uwsgi to check"
+        if uwsgi:
+            try:
+                directory, fits = _load(ep, uwsgi), "yes"
+            except BackendError as error:
+                fits = "no" if "has no build" in str(error) else f"broken: {error}"
+        rows.append((ep.name, ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?", directory, fits))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

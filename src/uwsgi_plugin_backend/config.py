@@ -182,7 +182,7 @@ def jobs_setting(config_settings: ConfigSettings | None) -> int:
     text = values[-1] if values else os.environ.get(JOBS_ENV)
     if not text:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if not text.strip().isdigit() or int(text) < 1:
+    if not text.strip().isdecimal() or int(text) < 1:
         source = "-C jobs" if values else f"${JOBS_ENV}"
         raise BackendError(f"{source}={text!r} is not a number of jobs; give a whole number of at least 1")
     return int(text)

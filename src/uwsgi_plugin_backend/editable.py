@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from .config import ConfigSettings, ProjectConfig, load_config, setting_values
@@ -47,18 +48,23 @@ def _build_in_place(config: ProjectConfig, config_settings: ConfigSettings | Non
 
     chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
     builds = compile_plugins(config, {**(config_settings or {}), "uwsgi": [str(c.path) for c in chosen]}, root, kept=True)
-    builds_dir = root / "editable" / "uwsgi_builds"
-    fresh = root / "editable" / ".uwsgi_builds.new"
-    shutil.rmtree(fresh, ignore_errors=True)
+    # The installed package reads root/editable/uwsgi_builds, a link to the newest
+    # set of builds: swapping the link is atomic, a reader sees the old set or the new.
+    editable = root / "editable"
+    editable.mkdir(exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=editable, prefix="builds-"))
     for build in builds:
-        build.stage(config, fresh)
-    # Swap in the new builds; a reader sees the old set or the new one.
-    old = root / "editable" / ".uwsgi_builds.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if builds_dir.exists():
-        os.rename(builds_dir, old)
-    os.rename(fresh, builds_dir)
-    shutil.rmtree(old, ignore_errors=True)
+        build.stage(config, fresh / "all")
+    builds_dir = editable / "uwsgi_builds"
+    link = editable / ".uwsgi_builds.link"
+    link.unlink(missing_ok=True)
+    link.symlink_to(fresh.name + "/all", target_is_directory=True)
+    if builds_dir.exists() and not builds_dir.is_symlink():
+        shutil.rmtree(builds_dir)
+    os.replace(link, builds_dir)
+    for old in editable.glob("builds-*"):
+        if old != fresh:
+            shutil.rmtree(old, ignore_errors=True)
     remembered = {"project": str(config.root), "uwsgi": [str(c.path) for c in chosen],
                   "config_settings": {k: v for k, v in (config_settings or {}).items() if k != "uwsgi"}}
     (root / SETTINGS_FILE).write_text(json.dumps(remembered, indent=2))

@@ -33,7 +33,7 @@ class ChosenUwsgi:
 def _resolve_named(name: str, base: Path, source: str) -> ChosenUwsgi:
     """A path (relative to ``base``) or a bare command name looked up on PATH."""
     if os.sep in name:
-        path = (base / name).expanduser()
+        path = base / Path(name).expanduser()
         if not path.is_file():
             raise BackendError(f"the uwsgi named by {source} does not exist: {path}\n{HOW_TO_NAME_ONE}")
         if not os.access(path, os.X_OK):

@@ -19,23 +19,21 @@ from pathlib import Path
 
 from .errors import log
 from .locking import locked
+from .runtime._uwsgi_plugin import cache_dir
 from .kit import UwsgiKit, extract_kit
 
-CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
 
 def cache_root() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "uwsgi-plugin-backend"
+    """Shared with the runtime module, which keeps its ABI keys there."""
+    return cache_dir()
 
 
 def binary_identity(binary: Path) -> str:
     real = binary.resolve()
     stat = real.stat()
-    text = f"{real}\\0{stat.st_size}\\0{stat.st_mtime_ns}\\0{stat.st_ino}"
+    text = "\0".join([str(real), str(stat.st_size), str(stat.st_mtime_ns), str(stat.st_ino)])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -87,6 +85,7 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
 def store_file(source: Path, target: Path) -> None:
     """Copy ``source`` into the cache at ``target``, whole or not at all; a cache
     that cannot be written is no error."""
+    partial = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
@@ -94,8 +93,9 @@ def store_file(source: Path, target: Path) -> None:
         shutil.copyfile(source, partial)
         os.replace(partial, target)
     except OSError:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(partial)
+        if partial:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
 
 
 def read_kit(binary: Path) -> UwsgiKit:

@@ -69,7 +69,13 @@ def compile_guard(kit: UwsgiKit, plugin: str, fix: str, plugin_copy: Path) -> st
     if not cached.is_file():
         shutil.copyfile(GUARD_SOURCE, target.parent / "guard.c")
         (target.parent / "uwsgi_plugin_guard.h").write_text(header)
-        result = subprocess.run(command, cwd=target.parent, capture_output=True, text=True, errors="replace")
+        try:
+            result = subprocess.run(command, cwd=target.parent, capture_output=True, text=True, errors="replace")
+        except OSError as error:
+            raise BackendError(
+                f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc (apt-get install gcc) "
+                "or name one with $CC"
+            ) from None
         if result.returncode != 0:
             raise BackendError(f"compiling the load-time guard failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}")
         store_file(target, cached)

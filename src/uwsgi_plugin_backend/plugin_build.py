@@ -43,7 +43,7 @@ FEATURE_HEADERS = {
 }
 SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+=:,@%-]+$")
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MISSING_HEADER = re.compile(r"fatal error: ([\w./+-]+): No such file or directory")
+MISSING_HEADER = re.compile(r"fatal error: ([\w./+-]+\.(?:h|hh|hpp)): No such file or directory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,12 @@ def copy_plugin_dir(source: Path, target: Path, skip: Path) -> None:
             or _is_virtualenv(here / name)
         ]
 
-    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    try:
+        # Links are followed, as uwsgi --build-plugin would: a relative link keeps
+        # its meaning, and nothing the build writes can reach the source tree.
+        shutil.copytree(source, target, symlinks=False, ignore=ignore, ignore_dangling_symlinks=True)
+    except (shutil.Error, OSError) as error:
+        raise BackendError(f"cannot copy the plugin directory {source} to build it: {error}") from None
 
 
 def reproducible_flags(work: Path) -> list[str]:
@@ -179,13 +184,13 @@ def literal_name(plugin_file: Path) -> str | None:
     return None
 
 
-def plugin_name(plugin_source: Path, work: Path, allow_outside: bool = False) -> str:
+def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool = False) -> str:
     """The plugin's NAME, compiling nothing: read from uwsgiplugin.py when it is
     a plain assignment, else by running the file's check in the driver."""
     name = literal_name(plugin_source / "uwsgiplugin.py")
     if name is not None:
         return name
-    plugin_copy = _prepare_tree(plugin_source, work, None, work)
+    plugin_copy = _prepare_tree(plugin_source, work, None, skip)
     return _run_driver("check", plugin_copy, plugin_source, work, {}, allow_outside=allow_outside)
 
 
@@ -234,4 +239,6 @@ def strip_debug_info(shared_object: Path) -> None:
     strip = shutil.which("strip")
     if strip is None:
         raise BackendError("strip = true needs the strip program (binutils); install binutils or set strip = false")
-    subprocess.run([strip, "--strip-debug", str(shared_object)], check=True)
+    result = subprocess.run([strip, "--strip-debug", str(shared_object)], capture_output=True, text=True, errors="replace")
+    if result.returncode != 0:
+        raise BackendError(f"strip --strip-debug {shared_object.name} failed: {result.stderr.strip()}; set strip = false")

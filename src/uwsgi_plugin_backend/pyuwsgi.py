@@ -39,12 +39,23 @@ class PyuwsgiModule:
         return [f"-L{link_dir_relative}", f"-l:{self.path.name}", f"'-Wl,-rpath,{RPATH_TO_SITE_PACKAGES}'"]
 
 
+# What pip writes instead of a shebang when the interpreter's path has spaces or is long:
+#   #!/bin/sh
+#   '''exec' "/path with spaces/bin/python" "$0" "$@"
+SH_EXEC = re.compile(r"^'''exec' (.+?) \"\$0\" \"\$@\"")
+
+
 def _interpreter(script: Path) -> list[str] | None:
+    """The interpreter a console script runs under, or None for a binary."""
     with script.open("rb") as f:
-        first = f.readline(4096)
-    if not first.startswith(b"#!"):
+        first = f.readline(4096).decode(errors="replace").strip()
+        second = f.readline(4096).decode(errors="replace").strip()
+    if not first.startswith("#!"):
         return None
-    return shlex.split(first[2:].decode(errors="replace").strip()) or None
+    match = SH_EXEC.match(second)
+    if first == "#!/bin/sh" and match:
+        return shlex.split(match.group(1))
+    return shlex.split(first[2:]) or None
 
 
 def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
@@ -55,7 +66,10 @@ def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     interpreter = _interpreter(kit.binary)
     if interpreter is None:
         return None
-    result = subprocess.run([*interpreter, "-c", FIND_MODULE], capture_output=True, text=True, timeout=60)
+    try:
+        result = subprocess.run([*interpreter, "-c", FIND_MODULE], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
     origin = result.stdout.strip()
     if result.returncode != 0 or not origin:
         raise BackendError(

@@ -62,7 +62,10 @@ def skbuild_settings(config_settings: ConfigSettings | None, tags: list[str] | N
 
 
 def plugin_names(config: ProjectConfig, work: Path) -> list[str]:
-    names = [plugin_name(source, work / f"check-{index}", config.allow_outside_sources) for index, source in enumerate(config.plugin_dirs)]
+    names = [
+        plugin_name(source, work / f"check-{index}", work, config.allow_outside_sources)
+        for index, source in enumerate(config.plugin_dirs)
+    ]
     for name in set(names):
         if names.count(name) > 1:
             raise BackendError(f"two plugin directories both build a plugin named {name!r}; give each its own NAME")
@@ -119,7 +122,7 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
     python_tags = {module.python_tag for module in modules}
     if len(python_tags) > 1:
         raise BackendError(f"the pyuwsgi binaries are for different Pythons ({', '.join(sorted(python_tags))}); build one wheel per Python")
-    interpreter_abi = f"{python_tags.pop()}-{next(iter(modules)).python_tag}" if python_tags else "py3-none"
+    interpreter_abi = "-".join([python_tags.pop()] * 2) if python_tags else "py3-none"  # cp311-cp311
     return [f"{interpreter_abi}-{platform}" for platform in choice.tags]
 
 
@@ -189,7 +192,9 @@ def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, b
     # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
     wheel_name = skbuild().build_wheel(str(out), settings, None)
     runtime = f"{config.package}/_uwsgi_plugin.py"
-    if runtime not in zipfile.ZipFile(out / wheel_name).namelist():
+    with zipfile.ZipFile(out / wheel_name) as written:
+        complete = runtime in written.namelist()
+    if not complete:
         raise BackendError(f"internal error: scikit-build-core wrote {wheel_name} without {runtime}; please report it")
     if pins:
         pin_wheel(out / wheel_name, pins)

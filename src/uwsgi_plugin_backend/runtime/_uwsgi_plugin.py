@@ -41,6 +41,7 @@ ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+C_WHITESPACE = re.compile("[ \t\n\v\f\r]+")
 # Shown in the human summary as +name or -name; the key itself uses every tested macro.
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
 
@@ -78,9 +79,11 @@ def tested_macros(dot_h: bytes) -> set[str]:
 
 
 def abi_defines(cflags: str, dot_h: bytes) -> list[str]:
-    """The -D tokens of the CFLAGS that can change what uwsgi.h declares."""
+    """The -D tokens of the CFLAGS that can change what uwsgi.h declares; split
+    on the white space C's isspace() knows, as the load-time guard does."""
     tested = tested_macros(dot_h)
-    return sorted(token for token in cflags.split() if token.startswith("-D") and token[2:].split("=", 1)[0] in tested)
+    tokens = C_WHITESPACE.split(cflags)
+    return sorted(token for token in tokens if token.startswith("-D") and token[2:].split("=", 1)[0] in tested)
 
 
 def abi_canonical(cflags: str, dot_h: bytes) -> bytes:
@@ -119,9 +122,16 @@ def _ask(uwsgi: str, flag: str) -> bytes:
     return result.stdout
 
 
-def _cache_file() -> Path:
+def cache_dir() -> Path:
+    """The backend's cache: $UWSGI_PLUGIN_BACKEND_CACHE_DIR, else uwsgi-plugin-backend in the user's cache."""
+    if os.environ.get("UWSGI_PLUGIN_BACKEND_CACHE_DIR"):
+        return Path(os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "uwsgi-plugin-backend" / "abi-keys.json"
+    return Path(base) / "uwsgi-plugin-backend"
+
+
+def _cache_file() -> Path:
+    return cache_dir() / "abi-keys.json"
 
 
 def _read_cache() -> dict:
