@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import ConfigSettings, ProjectConfig, load_config, setting_values
 from .errors import BackendError, log
-from .find_uwsgi import find_uwsgis
+from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .kit_cache import cache_root
 from .locking import locked
 from .uwsgi_builds import UwsgiBuild
@@ -33,21 +33,22 @@ def editable_root(config: ProjectConfig, build_dir: str | None) -> Path:
     return cache_root() / "editable" / f"{config.package}-{digest}"
 
 
-def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None) -> tuple[list[UwsgiBuild], Path]:
+def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None,
+                   chosen: list[ChosenUwsgi]) -> tuple[list[UwsgiBuild], Path]:
     """Build the plugins into the editable build directory; return the builds and
     the directory the installed package reads them from."""
     build_dir = setting_values(config_settings, "build-dir")
     root = editable_root(config, build_dir[-1] if build_dir else None)
     root.mkdir(parents=True, exist_ok=True)
     with locked(root / ".lock", f"the editable build directory {root}"):
-        return _build_in_place(config, config_settings, root)
+        return _build_in_place(config, config_settings, chosen, root)
 
 
-def _build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None, root: Path) -> tuple[list[UwsgiBuild], Path]:
+def _build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None, chosen: list[ChosenUwsgi],
+                    root: Path) -> tuple[list[UwsgiBuild], Path]:
     from .wheel import compile_plugins
 
-    chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
-    builds = compile_plugins(config, {**(config_settings or {}), "uwsgi": [str(c.path) for c in chosen]}, root, kept=True)
+    builds = compile_plugins(config, config_settings, chosen, root, kept=True)
     # The installed package reads root/editable/uwsgi_builds, a link to the newest
     # set of builds: swapping the link is atomic, a reader sees the old set or the new.
     editable = root / "editable"
@@ -83,10 +84,11 @@ def rebuild(project: Path, build_dir: str | None) -> Path:
             f"no editable install of {config.name} found (looked in {root}); install it first: pip install -e {project}"
             + ("" if build_dir else ", or name its -C build-dir with --build-dir")
         ) from None
-    settings = {**remembered["config_settings"], "uwsgi": remembered["uwsgi"]}
+    settings = remembered["config_settings"]
+    chosen = find_uwsgis(remembered["uwsgi"], [], config.root, setting_name="the editable install")
     cwd = os.getcwd()
     os.chdir(config.root)
     try:
-        return build_in_place(config, settings)[1]
+        return build_in_place(config, settings, chosen)[1]
     finally:
         os.chdir(cwd)

@@ -169,9 +169,13 @@ def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
         yield root
 
 
-def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | None, root: Path, kept: bool) -> list[UwsgiBuild]:
-    """Build the project's plugins once per distinct target ABI, in ``root``."""
-    chosen = find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
+def target_uwsgis(config: ProjectConfig, config_settings: ConfigSettings | None) -> list[ChosenUwsgi]:
+    return find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
+
+
+def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | None, chosen: list[ChosenUwsgi],
+                    root: Path, kept: bool) -> list[UwsgiBuild]:
+    """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
     kits = distinct_kits(chosen)
     options = BuildOptions(
         root=root, kept=kept, jobs=jobs_setting(config_settings), strip=setting_flag(config_settings, "strip", config.strip),
@@ -205,9 +209,10 @@ def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, b
 
 def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
-    pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
+    chosen = target_uwsgis(config, config_settings)
+    pins = uwsgi_pins(config, chosen)
     with build_root(config_settings) as work, staged_package(config) as staging:
-        builds = compile_plugins(config, config_settings, work, kept=bool(setting_values(config_settings, "build-dir")))
+        builds = compile_plugins(config, config_settings, chosen, work, kept=bool(setting_values(config_settings, "build-dir")))
         for build in builds:
             build.stage(config, staging / "uwsgi_builds")
         return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
@@ -217,8 +222,9 @@ def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings 
     from .editable import build_in_place
 
     config = load_config(Path.cwd())
-    pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
-    builds, builds_dir = build_in_place(config, config_settings)
+    chosen = target_uwsgis(config, config_settings)
+    pins = uwsgi_pins(config, chosen)
+    builds, builds_dir = build_in_place(config, config_settings, chosen)
     with staged_package(config) as staging:
         (staging / "_editable.json").write_text(json.dumps({"builds_dir": str(builds_dir)}) + "\n")
         return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
@@ -230,7 +236,7 @@ def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSett
         check_entry_points(config, plugin_names(config, Path(tmp)))
     dist_info = skbuild().prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
     if config.pin_uwsgi:
-        pins = uwsgi_pins(config, find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root))
+        pins = uwsgi_pins(config, target_uwsgis(config, config_settings))
         if pins:
             pin_metadata_dir(Path(metadata_directory) / dist_info, pins)
     return dist_info
