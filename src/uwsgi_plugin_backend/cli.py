@@ -18,9 +18,9 @@ import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from .entry_points import GROUP
 from .errors import BackendError
 
-GROUP = "uwsgi.plugins"
 
 PYPROJECT_TEMPLATE = """\
 [build-system]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .config import TABLE
 from .errors import BackendError
+from .runtime._uwsgi_plugin import ENV_VAR
 
-ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 
 HOW_TO_NAME_ONE = (
     "Name the uwsgi to build for in one of three ways:\n"

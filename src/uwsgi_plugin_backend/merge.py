@@ -9,9 +9,10 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import BackendError
+from .runtime._uwsgi_plugin import BUILDS_DIR as RUNTIME_BUILDS_DIR
 from .wheel_files import read_wheel, wheel_epoch, write_wheel
 
-BUILDS_DIR = "uwsgi_builds"
+BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 
 
 def _build_of(name: str) -> str | None:

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from .errors import BackendError, log
+from ._uwsgiconfig_driver import C_IDENTIFIER
 from .kit import UwsgiKit, quiet_uwsgi_env
 from .load_guard import compile_guard
 
@@ -42,7 +43,6 @@ FEATURE_HEADERS = {
     "jansson.h": "libjansson-dev",
 }
 SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+=:,@%-]+$")
-C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MISSING_HEADER = re.compile(r"fatal error: ([\w./+-]+\.(?:h|hh|hpp)): No such file or directory")
 
 

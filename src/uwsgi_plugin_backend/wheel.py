@@ -30,6 +30,7 @@ from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuildOptions, plugin_name
+from .runtime._uwsgi_plugin import BUILDS_DIR
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
 from .wheel_files import place
 from .locking import locked
@@ -214,7 +215,7 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
     with build_root(config_settings) as work, staged_package(config) as staging:
         builds = compile_plugins(config, config_settings, chosen, work, kept=bool(setting_values(config_settings, "build-dir")))
         for build in builds:
-            build.stage(config, staging / "uwsgi_builds")
+            build.stage(config, staging / BUILDS_DIR.name)
         return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
 
 
