@@ -20,6 +20,39 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_plugin"
 PACKAGES = Path(__file__).resolve().parent / "packages"
+# pip's and uv's caches for the suite, kept between runs but never the user's own:
+# uwsgi compiled from its sdist is reused from here instead of from ~/.cache/pip.
+TOOL_CACHE = REPO / ".test-cache"
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("UWSGI_PLUGIN_BACKEND_CACHE_DIR", str(home / ".cache" / "uwsgi-plugin-backend"))
+    monkeypatch.setenv("PIP_CACHE_DIR", str(TOOL_CACHE / "pip"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(TOOL_CACHE / "uv"))
+    monkeypatch.delenv("PYTHONUSERBASE", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory) -> Iterator[Path]:
+    """Session fixtures (venvs, the backend's wheel) run with a HOME of their own too."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, home)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(isolated_session, tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own HOME and backend cache; subprocesses inherit them.
+
+    The tools' download caches (pip, uv) are shared by the suite in TOOL_CACHE,
+    so a test never reads or writes the real user's home or cache.
+    """
+    home = tmp_path_factory.mktemp("home")
+    _isolate(monkeypatch, home)
+    return home
 
 
 def run(cmd: list[str | Path], check: bool = True, **kwargs) -> subprocess.CompletedProcess:
