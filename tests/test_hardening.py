@@ -257,16 +257,52 @@ def test_wheel_placed_whole_across_file_systems(tmp_path):
         shutil.rmtree(target_dir)
 
 
+FLATTEN_ALIKE_HANDLER = r"""#include <uwsgi.h>
+const char *x_part(void);
+const char *underscore_x_part(void);
+const char *sub_x_part(void);
+
+static int hello_request(struct wsgi_request *wsgi_req) {
+	char body[64];
+	if (uwsgi_parse_vars(wsgi_req)) return -1;
+	snprintf(body, sizeof(body), "%s|%s|%s", x_part(), underscore_x_part(), sub_x_part());
+	if (uwsgi_response_prepare_headers(wsgi_req, "200 OK", 6)) return UWSGI_OK;
+	uwsgi_response_write_body_do(wsgi_req, body, strlen(body));
+	return UWSGI_OK;
+}
+
+struct uwsgi_plugin hello_plugin = {.name = "hello", .modifier1 = 250, .request = hello_request};
+"""
+
+
+def defined_symbols(shared_object: Path) -> set[str]:
+    from elftools.elf.elffile import ELFFile
+
+    with shared_object.open("rb") as f:
+        table = ELFFile(f).get_section_by_name(".dynsym")
+        return {symbol.name for symbol in table.iter_symbols() if symbol["st_shndx"] != "SHN_UNDEF"}
+
+
 def test_sources_whose_names_flatten_alike(tmp_path, pip_uwsgi):
-    """x.c, _x.c and sub/x.c each get their own object."""
+    """x.c, _x.c and sub/x.c each get their own object: all three are linked
+    into the plugin, and the request handler calls a function of each."""
     project = copy_project(SAMPLE, tmp_path / "p")
     (project / "sub").mkdir()
-    (project / "x.c").write_text("int x_value = 1;\n")
-    (project / "_x.c").write_text("int underscore_x_value = 2;\n")
-    (project / "sub" / "x.c").write_text("int sub_x_value = 3;\n")
+    (project / "hello.c").write_text(FLATTEN_ALIKE_HANDLER)
+    (project / "x.c").write_text('const char *x_part(void) { return "x"; }\n')
+    (project / "_x.c").write_text('const char *underscore_x_part(void) { return "_x"; }\n')
+    (project / "sub" / "x.c").write_text('const char *sub_x_part(void) { return "sub/x"; }\n')
     (project / "uwsgiplugin.py").write_text("NAME = 'hello'\nGCC_LIST = ['hello', 'x', '_x', 'sub/x']\n")
     for build_dir in ([], [f"-Cbuild-dir={tmp_path / 'b'}"]):
-        build_wheel(project, tmp_path / f"out{len(build_dir)}", f"-Cuwsgi={pip_uwsgi}", *build_dir)
+        out = tmp_path / f"out{len(build_dir)}"
+        build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}", *build_dir)
+        [wheel] = out.glob("*.whl")
+        site = tmp_path / f"site{len(build_dir)}"
+        zipfile.ZipFile(wheel).extractall(site)
+        [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+        assert {"x_part", "underscore_x_part", "sub_x_part"} <= defined_symbols(shared_object)
+        answer = plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / f"log{len(build_dir)}")
+        assert answer == "x|_x|sub/x"
 
 
 def test_symlinks_in_the_plugin_directory_keep_their_meaning(tmp_path, pip_uwsgi):
