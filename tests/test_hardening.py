@@ -4,9 +4,9 @@ cache or a source tree is ever left half written or trusted when it should not b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import random
 import signal
 import shutil
 import stat
@@ -61,8 +61,60 @@ def test_eight_concurrent_builds_agree(tmp_path, pip_uwsgi):
     assert len({sha256(wheel) for wheel in wheels}) == 1
 
 
+def compiler_running(session: int) -> bool:
+    """Is a compiler proper (cc1, cc1plus) running in the process session ``session``?"""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            text = stat_file.read_text()
+            comm, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+            if comm in ("cc1", "cc1plus") and int(fields[3]) == session:
+                return True
+    return False
+
+
+def _wait_for_compiler(process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        if compiler_running(process.pid):
+            return True
+        time.sleep(0.002)
+    return False
+
+
+# Where a build is stopped: right after the log line that opens a stage, or,
+# for the compile, once a compiler is seen running for the build.
+STAGES = {
+    "reading the kit": lambda line, process: "building for " in line,
+    "compiling": lambda line, process: "building plugin " in line and _wait_for_compiler(process),
+    "writing the wheel": lambda line, process: "platform tag " in line,
+}
+
+
+def interrupt_at(stage: str, command: list[str], env: dict[str, str], sig: int) -> None:
+    """Run a build and send ``sig`` to its process group as it reaches ``stage``;
+    fail unless the signal landed while the build was in that stage."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               start_new_session=True)
+    reached = STAGES[stage]
+    landed = False
+    for line in process.stdout:
+        if reached(line, process):
+            landed = process.poll() is None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            break
+    process.stdout.close()
+    process.wait(timeout=60)
+    assert landed, f"the build ended before it could be stopped while {stage}"
+    assert process.returncode != 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
+    """Each stage of a build (kit, compile, wheel write) is interrupted twice;
+    afterwards the output holds no partial wheel, and the kept build directory
+    and cache give the same wheel as a clean build."""
     project = copy_project(PACKAGES / "multi", tmp_path / "multi")
     env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
     build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
@@ -70,33 +122,19 @@ def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
     reference = tmp_path / "reference"
     build_wheel(project, reference, f"-Cuwsgi={pip_uwsgi}", f"-Cbuild-dir={tmp_path / 'reference-build'}", env=env)
     [expected] = reference.glob("*.whl")
-    rng = random.Random(sig)
     source = project / "gamma.c"
     original = source.read_text()
-    for attempt in range(5):
-        # Change a source now and then so that compiles, not only reuses, get interrupted.
-        source.write_text(original + f"/* attempt {attempt} */\n" if attempt % 2 else original)
+    for attempt, stage in enumerate([*STAGES, *STAGES]):
+        # A changed source each time, so that a compile really runs.
+        source.write_text(original + f"/* attempt {attempt} */\n")
         out = tmp_path / f"out-{attempt}"
-        process = subprocess.Popen(build_command(project, out, f"-Cuwsgi={pip_uwsgi}", build_dir),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-        time.sleep(rng.uniform(0.05, 1.2))
-        with pytest.raises(ProcessLookupError) if process.poll() is not None else _nothing():
-            os.killpg(process.pid, sig)
-        process.wait(timeout=60)
-        assert_only_complete_wheels(out)
+        interrupt_at(stage, build_command(project, out, f"-Cuwsgi={pip_uwsgi}", build_dir), env, sig)
+        assert assert_only_complete_wheels(out) == []
     source.write_text(original)
     final = tmp_path / "final"
     build_wheel(project, final, f"-Cuwsgi={pip_uwsgi}", build_dir, env=env)
     [wheel] = assert_only_complete_wheels(final)
     assert sha256(wheel) == sha256(expected)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_hostile_path_and_source_names(tmp_path, pip_uwsgi):
