@@ -15,7 +15,7 @@ from .errors import BackendError
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - scikit-build-core depends on tomli there
+else:  # a declared dependency there (pyproject.toml)
     import tomli as tomllib
 
 TABLE = "tool.uwsgi-plugin"
