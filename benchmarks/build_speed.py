@@ -2,10 +2,14 @@
 
 usage: python benchmarks/build_speed.py [--uwsgi PATH] [--runs N]
 
+Every build_wheel runs in a new interpreter, as frontends run the hook
+(pyproject_hooks starts one per hook call), so imports are counted.
 In one session, alternating run by run, it times:
   - the sample plugin and a generated 16-file plugin: the backend's
-    build_wheel hook called directly (a clean build each time) against
+    build_wheel hook (a clean build each time) against
     `uwsgi --build-plugin` (which always builds everything, on one core);
+  - the sample with an empty backend cache: the first build for a binary
+    (its kit read and its ABI learned) against a build with the cache warm;
   - in a persistent build directory (-C build-dir): the no-change rebuild and
     the one-file-changed rebuild, against a clean build of the same plugin;
   - plugin_dir() of an installed wheel: cold (asks the binary) and cached.
@@ -15,8 +19,7 @@ It prints medians, the ratios the targets are stated in, and peak memory.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
 import os
 import resource
 import shutil
@@ -28,7 +31,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import uwsgi_plugin_backend
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_plugin"
@@ -87,16 +89,14 @@ struct uwsgi_plugin bench_plugin = { .name = "bench", .modifier1 = 248, .request
     return target
 
 
-def build_hook(project: Path, out: Path, settings: dict) -> float:
-    """The backend's build_wheel hook, called directly as a frontend would; seconds."""
-    cwd = os.getcwd()
-    os.chdir(project)
+HOOK = "import json, sys, uwsgi_plugin_backend as b; b.build_wheel(sys.argv[1], json.loads(sys.argv[2]))"
+
+
+def build_hook(project: Path, out: Path, settings: dict, env: dict | None = None) -> float:
+    """The backend's build_wheel hook in a new interpreter, as a frontend runs it; seconds."""
     start = time.perf_counter()
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            uwsgi_plugin_backend.build_wheel(str(out), settings)
-    finally:
-        os.chdir(cwd)
+    subprocess.run([sys.executable, "-c", HOOK, str(out), json.dumps(settings)], cwd=project, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
 
 
@@ -116,7 +116,8 @@ def main() -> None:
     if not args.uwsgi:
         parser.error("no uwsgi on PATH; pass --uwsgi PATH")
     uwsgi = str(Path(args.uwsgi).absolute())
-    keys = ("sample-hook", "sample-cmd", "bench-hook", "bench-cmd", "clean", "nochange", "onefile", "cold", "cached")
+    keys = ("sample-hook", "sample-cmd", "sample-new-binary", "bench-hook", "bench-cmd", "clean", "nochange", "onefile",
+            "cold", "cached")
     times: dict[str, list[float]] = {key: [] for key in keys}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -127,6 +128,8 @@ def main() -> None:
         for run in range(args.runs):
             times["sample-hook"].append(build_hook(sample, work / f"o{run}a", {"uwsgi": uwsgi}))
             times["sample-cmd"].append(build_plugin_command(uwsgi, sample, work / f"c{run}a"))
+            empty_cache = {**os.environ, "UWSGI_PLUGIN_BACKEND_CACHE_DIR": str(work / f"cache{run}")}
+            times["sample-new-binary"].append(build_hook(sample, work / f"o{run}n", {"uwsgi": uwsgi}, empty_cache))
             times["bench-hook"].append(build_hook(bench, work / f"o{run}b", {"uwsgi": uwsgi}))
             times["bench-cmd"].append(build_plugin_command(uwsgi, bench, work / f"c{run}b"))
             shutil.rmtree(persistent, ignore_errors=True)
@@ -155,6 +158,8 @@ def main() -> None:
     rows = [
         ("sample: uwsgi --build-plugin", m["sample-cmd"], ""),
         ("sample: build_wheel hook", m["sample-hook"], f"{m['sample-hook'] / m['sample-cmd']:.2f}x of uwsgi --build-plugin (target <= 1.3x)"),
+        ("sample: build_wheel, empty backend cache", m["sample-new-binary"],
+         f"+{m['sample-new-binary'] - m['sample-hook']:.3f} s for a first build for a new binary"),
         (f"{FILES} files: uwsgi --build-plugin", m["bench-cmd"], ""),
         (f"{FILES} files: build_wheel hook, clean", m["bench-hook"], f"{m['bench-hook'] / m['bench-cmd']:.2f}x of uwsgi --build-plugin (target <= 0.65x)"),
         (f"{FILES} files: clean, -C build-dir", m["clean"], ""),
@@ -171,8 +176,8 @@ def main() -> None:
         print(f"| {what:<42} | {shown:>10} | {ratio} |")
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"peak memory: benchmark process (backend in-process) {self_kb / 1024:.0f} MiB; "
-          f"largest child (compiler, driver, uwsgi) {children_kb / 1024:.0f} MiB")
+    print(f"peak memory: largest process it started (a build_wheel interpreter, compiler, driver or uwsgi) "
+          f"{children_kb / 1024:.0f} MiB; the benchmark itself (plugin_dir() in-process) {self_kb / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import runpy
 import shlex
 import subprocess
 import sys
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,6 +73,8 @@ def check_plugin_file(real_dir):
     try:
         exec(code, namespace)
     except Exception:
+        import traceback
+
         return None, "%s raised an exception:\n%s" % (shown, traceback.format_exc(limit=-1).strip())
     name = namespace.get("NAME")
     if not isinstance(name, str) or not C_IDENTIFIER.match(name):
@@ -228,6 +228,8 @@ class Build:
             gcc, len(compiles), len(sources), len(sources) - len(compiles), self.jobs))
         for source, _ in compiles:  # an interrupted compile must leave no manifest that vouches for it
             self.cache.forget(source)
+        from concurrent.futures import ThreadPoolExecutor  # imported late: the backend imports this module too
+
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             statuses = list(pool.map(lambda job: self.run(*job), compiles))
         for (source, command), status in zip(compiles, statuses):

@@ -8,6 +8,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -27,8 +28,6 @@ from .config import (
 from .entry_points import check_entry_points, user_package_dir
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
-from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
-from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuildOptions, plugin_name
 from .runtime._uwsgi_plugin import BUILDS_DIR
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
@@ -51,6 +50,8 @@ GENERATED_MAIN = "from ._uwsgi_plugin import main\n\nraise SystemExit(main())\n"
 
 def skbuild_settings(config_settings: ConfigSettings | None, tags: list[str] | None = None) -> dict[str, str | list[str]]:
     """scikit-build-core settings for a CMake-free platform wheel."""
+    from .platform_tags import plain_platform_tag
+
     return {
         **foreign_settings(config_settings),
         "wheel.cmake": "false",
@@ -107,6 +108,8 @@ def _package_settings(config: ProjectConfig, staging: Path) -> dict[str, str]:
 def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
     """interpreter-abi-platform tags: the platform from the plugins' ELF; a
     pyuwsgi build ties the wheel to the Python its pyuwsgi module is for."""
+    from .platform_tags import choose_platform
+
     modules = {build.pyuwsgi for build in builds if build.pyuwsgi}
     choice = choose_platform(
         [plugin.shared_object for build in builds for plugin in build.plugins],
@@ -131,6 +134,8 @@ def uwsgi_pins(config: ProjectConfig, chosen: list[ChosenUwsgi]) -> list[str] | 
     """With pin-uwsgi: ``uwsgi==X`` / ``pyuwsgi==X`` for the distribution the target binary belongs to."""
     if not config.pin_uwsgi:
         return None
+    from .pin_metadata import owning_distribution
+
     if "dependencies" not in config.project.get("dynamic", []):
         raise BackendError(
             "pin-uwsgi = true makes the wheel's dependencies depend on the uwsgi it is built for, "
@@ -202,20 +207,39 @@ def write_wheel(config: ProjectConfig, config_settings: ConfigSettings | None, b
     if not complete:
         raise BackendError(f"internal error: scikit-build-core wrote {wheel_name} without {runtime}; please report it")
     if pins:
+        from .pin_metadata import pin_wheel
+
         pin_wheel(out / wheel_name, pins)
     place(out / wheel_name, Path(wheel_directory))
     log(f"wrote {wheel_name}")
     return wheel_name
 
 
+def import_while_compiling() -> threading.Thread:
+    """Import the wheel writer and the ELF tag reader in the background: a
+    frontend runs each hook in a new interpreter, where these imports cost as
+    much as compiling a small plugin, and the compiler leaves this process idle."""
+
+    def load() -> None:
+        import scikit_build_core.build.wheel  # noqa: F401  (build_wheel imports it on call)
+
+        from . import platform_tags  # noqa: F401
+
+    thread = threading.Thread(target=load, name="imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | None) -> str:
-    config = load_config(Path.cwd())
+    config = load_config(Path.cwd())  # before scikit-build-core, which parses pyproject.toml on import
+    imports = import_while_compiling()
     chosen = target_uwsgis(config, config_settings)
     pins = uwsgi_pins(config, chosen)
     with build_root(config_settings) as work, staged_package(config) as staging:
         builds = compile_plugins(config, config_settings, chosen, work, kept=bool(setting_values(config_settings, "build-dir")))
         for build in builds:
             build.stage(config, staging / BUILDS_DIR.name)
+        imports.join()
         return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
 
 
@@ -239,6 +263,8 @@ def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSett
     if config.pin_uwsgi:
         pins = uwsgi_pins(config, target_uwsgis(config, config_settings))
         if pins:
+            from .pin_metadata import pin_metadata_dir
+
             pin_metadata_dir(Path(metadata_directory) / dist_info, pins)
     return dist_info
 

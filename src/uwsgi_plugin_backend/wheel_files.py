@@ -12,8 +12,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from wheel.wheelfile import WheelFile
-
 from .errors import BackendError
 
 
@@ -68,6 +66,8 @@ def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
         previous = os.environ.get("SOURCE_DATE_EPOCH")
         os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
         try:
+            from wheel.wheelfile import WheelFile
+
             with WheelFile(partial, "w") as wheel:
                 wheel.write_files(str(tree))
         finally:
