@@ -120,12 +120,6 @@ def test_validate_pyproject_uses_the_schema(tmp_path):
     assert result.returncode != 0 and "`tool.uwsgi-plugin` must not contain {'plugin'} properties" in result.stdout
 
 
-def test_shipped_schema_is_generated_from_the_model():
-    from uwsgi_plugin_backend.schema import SCHEMA_FILE, schema_text
-
-    assert SCHEMA_FILE.read_text() == schema_text()
-
-
 def test_build_log_default_and_verbose(tmp_path, pip_uwsgi):
     project = copy_project(PACKAGES / "multi", tmp_path / "multi")
     quiet = build_wheel(project, tmp_path / "a", f"-Cuwsgi={pip_uwsgi}").stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uwsgi_plugin_backend.config import OPTIONS, load_config
+from uwsgi_plugin_backend.settings import OPTIONS, load_settings
 from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.merge import merge_wheels
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
@@ -45,11 +45,11 @@ def test_config_parsing_accepts_or_says_why(table):
         body = "\n".join(f'"{key}" = {toml_value(value)}' for key, value in table.items())
         (root / "pyproject.toml").write_text(f'[project]\nname = "p"\nversion = "1"\n\n[tool.uwsgi-plugin]\n{body}\n')
         try:
-            config = load_config(root)
+            config = load_settings(root)
         except BackendError as error:
             assert str(error)
             return
-        assert set(table) <= {option.key for option in OPTIONS}
+        assert set(table) <= {option.key for option in OPTIONS if option.pyproject}
         assert config.plugin_dirs and config.package.isidentifier()
 
 

@@ -76,9 +76,11 @@ def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):
     assert "from ._uwsgi_plugin import plugin_dir" in result.stdout
 
 
-def test_readme_config_reference_is_generated_from_the_model():
-    from conftest import REPO
+def test_settings_reference_and_schema_are_generated_from_the_model():
+    """README table and schema equal what `python -m uwsgi_plugin_backend.reference` writes."""
+    from uwsgi_plugin_backend.reference import README, readme_with_table
+    from uwsgi_plugin_backend.schema import SCHEMA_FILE, schema_text
 
-    from uwsgi_plugin_backend.config import reference_table
-
-    assert reference_table() in (REPO / "README.md").read_text()
+    text = README.read_text()
+    assert readme_with_table(text) == text
+    assert SCHEMA_FILE.read_text() == schema_text()

@@ -58,16 +58,15 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .config import load_config
     from .find_uwsgi import find_uwsgis
     from .kit_cache import binary_identity, cache_root, read_kit
+    from .settings import load_settings
 
-    named = [args.uwsgi] if args.uwsgi else []
-    pyproject_uwsgi: list[str] = []
-    root = Path.cwd()
-    if (root / "pyproject.toml").is_file() and not named:
-        pyproject_uwsgi = load_config(root).uwsgi
-    for chosen in find_uwsgis(named, pyproject_uwsgi, root, setting_name="--uwsgi"):
+    names, origin, base = ([args.uwsgi], "--uwsgi", Path.cwd()) if args.uwsgi else ([], "", Path.cwd())
+    if not args.uwsgi and (Path.cwd() / "pyproject.toml").is_file():
+        settings = load_settings(Path.cwd())  # the project here says which uwsgi its builds use
+        names, origin, base = list(settings.uwsgi), settings.uwsgi_origin, settings.uwsgi_base
+    for chosen in find_uwsgis(names, origin, base):
         kit = read_kit(chosen.path)
         print(f"uwsgi:      {chosen.path}")
         print(f"chosen:     {chosen.reason}")

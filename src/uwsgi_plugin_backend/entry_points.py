@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import ProjectConfig
+from .settings import Settings
 from .errors import BackendError
 
 GROUP = "uwsgi.plugins"
 
 
-def user_package_dir(config: ProjectConfig) -> Path | None:
+def user_package_dir(config: Settings) -> Path | None:
     """The project's own import package, where scikit-build-core would find it."""
     for base in ("src", "python", "."):
         candidate = config.root / base / config.package
@@ -20,7 +20,7 @@ def user_package_dir(config: ProjectConfig) -> Path | None:
     return None
 
 
-def check_entry_points(config: ProjectConfig, plugin_names: list[str]) -> None:
+def check_entry_points(config: Settings, plugin_names: list[str]) -> None:
     """Fail, with the exact lines to add, unless every plugin has its entry point."""
     project = config.project
     if "entry-points" in project.get("dynamic", []):

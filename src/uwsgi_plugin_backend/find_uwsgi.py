@@ -1,6 +1,7 @@
-"""Choose the uwsgi binary a plugin is built for, in the order DESIGN.md gives:
-``-C uwsgi=PATH``, ``UWSGI_PLUGIN_BACKEND_UWSGI``, ``tool.uwsgi-plugin.uwsgi``,
-the uwsgi beside the interpreter running the build, then PATH."""
+"""Choose the uwsgi binary a plugin is built for: the ones the settings name
+(``-C uwsgi``, ``UWSGI_PLUGIN_BACKEND_UWSGI``, ``tool.uwsgi-plugin.uwsgi``:
+settings.py resolves which), else the uwsgi beside the interpreter running
+the build, then PATH."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import dataclasses
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from .config import TABLE
 from .errors import BackendError
 from .runtime._uwsgi_plugin import ENV_VAR
+from .settings import TABLE
 
 
 HOW_TO_NAME_ONE = (
@@ -62,15 +64,11 @@ def interpreter_bin_dirs() -> list[Path]:
     return unique
 
 
-def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_root: Path,
-                setting_name: str = "-C uwsgi") -> list[ChosenUwsgi]:
-    """The uwsgi binaries to build for (several when named so), and why each was chosen."""
-    if setting_values:
-        return [_resolve_named(value, Path.cwd(), setting_name) for value in setting_values]
-    if os.environ.get(ENV_VAR):
-        return [_resolve_named(os.environ[ENV_VAR], Path.cwd(), f"${ENV_VAR}")]
-    if pyproject_values:
-        return [_resolve_named(value, project_root, f"{TABLE}.uwsgi in pyproject.toml") for value in pyproject_values]
+def find_uwsgis(names: Sequence[str], origin: str, base: Path) -> list[ChosenUwsgi]:
+    """The uwsgi binaries to build for: those ``names`` (given by ``origin``,
+    relative to ``base``), else the default one; and why each was chosen."""
+    if names:
+        return [_resolve_named(name, base, origin) for name in names]
     return [find_default_uwsgi()]
 
 

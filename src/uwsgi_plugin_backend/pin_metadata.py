@@ -13,7 +13,34 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .errors import BackendError, log
+from .find_uwsgi import ChosenUwsgi
+from .settings import Settings
 from .wheel_files import read_wheel, wheel_epoch, write_wheel
+
+
+def uwsgi_pins(settings: Settings, chosen: list[ChosenUwsgi]) -> list[str] | None:
+    """With pin-uwsgi: ``uwsgi==X`` / ``pyuwsgi==X`` for the distribution the target binary belongs to."""
+    if not settings.pin_uwsgi:
+        return None
+    if "dependencies" not in settings.project.get("dynamic", []):
+        raise BackendError(
+            "pin-uwsgi = true makes the wheel's dependencies depend on the uwsgi it is built for, "
+            "which PEP 621 allows only for dynamic fields: add dynamic = [\"dependencies\"] to [project] "
+            "(and remove a static dependencies list)"
+        )
+    pins = set()
+    for target in chosen:
+        owner = owning_distribution(target.path)
+        if owner is None:
+            log(f"pin-uwsgi: {target.path} belongs to no installed Python distribution; nothing to pin for it")
+            continue
+        pins.add(f"{owner[0]}=={owner[1]}")
+    if len(pins) > 1:
+        raise BackendError(f"pin-uwsgi: the target binaries come from {', '.join(sorted(pins))}; a wheel can pin only one")
+    if pins:
+        log(f"pin-uwsgi: Requires-Dist {', '.join(pins)}")
+    return sorted(pins)
 
 
 def owning_distribution(binary: Path) -> tuple[str, str] | None:

@@ -1,5 +1,5 @@
 """The JSON schema of ``[tool.uwsgi-plugin]``, made from the same option model
-the backend validates with (config.OPTIONS); registered with validate-pyproject
+the backend validates with (settings.OPTIONS); registered with validate-pyproject
 (entry point group ``validate_pyproject.tool_schema``) and shipped as
 uwsgi-plugin.schema.json."""
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .config import OPTIONS, Option
+from .settings import OPTIONS, Option
 
 SCHEMA_FILE = Path(__file__).with_name("uwsgi-plugin.schema.json")
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
@@ -32,7 +32,7 @@ def tool_schema(tool_name: str = "uwsgi-plugin") -> dict[str, Any]:
         "description": "Configuration of uwsgi-plugin-backend, the build backend for uWSGI plugins.",
         "type": "object",
         "additionalProperties": False,
-        "properties": {option.key: _property(option) for option in OPTIONS},
+        "properties": {option.key: _property(option) for option in OPTIONS if option.pyproject},
     }
 
 

@@ -4,18 +4,23 @@ the runtime module selects builds by."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
-from .config import ProjectConfig
-from .errors import log
+from .entry_points import check_entry_points
+from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
-from .plugin_build import BuildOptions, BuiltPlugin, build_plugin
+from .locking import locked
+from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_name
+from .settings import Settings
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 
 
@@ -25,7 +30,7 @@ class UwsgiBuild:
     plugins: list[BuiltPlugin]
     pyuwsgi: PyuwsgiModule | None
 
-    def record(self, config: ProjectConfig) -> dict[str, object]:
+    def record(self, config: Settings) -> dict[str, object]:
         return {
             "distribution": config.name,
             "plugins": [plugin.name for plugin in self.plugins],
@@ -37,7 +42,7 @@ class UwsgiBuild:
             "built_by": f"uwsgi-plugin-backend {__version__}",
         }
 
-    def stage(self, config: ProjectConfig, builds_dir: Path) -> None:
+    def stage(self, config: Settings, builds_dir: Path) -> None:
         """Copy the plugins and their record into ``builds_dir/<ABI directory>/``."""
         target = builds_dir / self.kit.build_dir_name
         target.mkdir(parents=True)
@@ -60,14 +65,14 @@ def distinct_kits(chosen: list[ChosenUwsgi]) -> list[UwsgiKit]:
     return list(kits.values())
 
 
-def mismatch_fix(config: ProjectConfig) -> str:
+def mismatch_fix(config: Settings) -> str:
     return (
         f"Use the build for this uwsgi: --plugins-dir \"$(python -m {config.package} --uwsgi /path/to/this/uwsgi)\", "
         f"or build one: pip install --no-binary {config.name} --force-reinstall {config.name}"
     )
 
 
-def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], options: BuildOptions) -> UwsgiBuild:
+def build_for(kit: UwsgiKit, config: Settings, names: list[str], options: BuildOptions) -> UwsgiBuild:
     """Build every plugin of the project for ``kit``'s uwsgi in <build dir>/<its ABI directory>."""
     work = options.root / kit.build_dir_name
     kit_dir = kit.directory
@@ -83,3 +88,44 @@ def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], options: B
         link_flags = pyuwsgi.link_flags(plugin_work / "link", "../../../link") if pyuwsgi else []
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)
+
+
+def plugin_names(settings: Settings, work: Path) -> list[str]:
+    """Each plugin directory's NAME, compiling nothing; two alike are refused."""
+    names = [
+        plugin_name(source, work / f"check-{index}", work, settings.allow_outside_sources)
+        for index, source in enumerate(settings.plugin_dirs)
+    ]
+    for name in set(names):
+        if names.count(name) > 1:
+            raise BackendError(f"two plugin directories both build a plugin named {name!r}; give each its own NAME")
+    return names
+
+
+@contextlib.contextmanager
+def build_root(settings: Settings) -> Iterator[Path]:
+    """-C build-dir=PATH, kept for incremental rebuilds; else a temporary directory."""
+    if settings.build_dir is None:
+        with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+            yield Path(tmp)
+        return
+    root = settings.build_dir
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}") from None
+    # One build at a time in a build directory; others wait (see locking.py).
+    with locked(root / ".lock", f"the build directory {root}"):
+        log(f"build directory {root} (kept: unchanged objects are reused)")
+        yield root
+
+
+def compile_plugins(settings: Settings, chosen: list[ChosenUwsgi], root: Path, kept: bool) -> list[UwsgiBuild]:
+    """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
+    kits = distinct_kits(chosen)
+    options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, verbose=settings.verbose,
+                           allow_outside=settings.allow_outside_sources)
+    # Checked before compiling: a missing declaration is known without a compiler.
+    names = plugin_names(settings, root)
+    check_entry_points(settings, names)
+    return [build_for(kit, settings, names, options) for kit in kits]

@@ -1,14 +1,19 @@
 """Reading a wheel into memory and writing files back as a wheel, for the
 few changes made after scikit-build-core wrote it (merge, pin-uwsgi).
-wheel's WheelFile writes the RECORD; nothing here is a wheel writer of its own."""
+The RECORD is written here (a few lines of zipfile): the wheel package's
+WheelFile, used before, is not a public API."""
 
 from __future__ import annotations
 
+import base64
 import calendar
 import contextlib
+import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -54,25 +59,31 @@ def wheel_epoch(path: Path) -> float:
         return max(calendar.timegm((*info.date_time, 0, 0, 0)) for info in archive.infolist())
 
 
-def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
-    """Write ``files``, all dated ``epoch``, as the wheel ``target``, whole or not at all."""
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wheel-") as tmp:
-        tree = Path(tmp) / "tree"
-        for name, data in files.items():
-            (tree / name).parent.mkdir(parents=True, exist_ok=True)
-            (tree / name).write_bytes(data)
-        partial = Path(tmp) / target.name
-        # WheelFile dates every entry, RECORD too, by SOURCE_DATE_EPOCH when it is set.
-        previous = os.environ.get("SOURCE_DATE_EPOCH")
-        os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
-        try:
-            from wheel.wheelfile import WheelFile
+def record_line(name: str, data: bytes) -> str:
+    """A RECORD row (PEP 376/427): urlsafe base64 sha256 without padding, and the size."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
 
-            with WheelFile(partial, "w") as wheel:
-                wheel.write_files(str(tree))
-        finally:
-            if previous is None:
-                del os.environ["SOURCE_DATE_EPOCH"]
-            else:
-                os.environ["SOURCE_DATE_EPOCH"] = previous
+
+def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
+    """Write ``files`` and a new RECORD, every entry dated ``epoch``, as the wheel
+    ``target``, whole or not at all: files sorted, .dist-info last and RECORD
+    at the very end, as wheel writers do."""
+    [record] = {name.split("/")[0] + "/RECORD" for name in files if name.split("/")[0].endswith(".dist-info")}
+    names = sorted(files, key=lambda name: (name.split("/")[0].endswith(".dist-info"), name))
+    rows = [record_line(name, files[name]) for name in names] + [f"{record},,"]
+    date_time = time.gmtime(max(epoch, 315532800))[:6]  # zip cannot date before 1980
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in [*((name, files[name]) for name in names), (record, ("\n".join(rows) + "\n").encode())]:
+                info = zipfile.ZipInfo(name, date_time=date_time)
+                info.external_attr = (0o644 | stat.S_IFREG) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
         os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise

@@ -38,6 +38,7 @@ BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 # An editable install (pip install -e) keeps its builds where the backend rebuilds them.
 EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
+CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -124,8 +125,8 @@ def _ask(uwsgi: str, flag: str) -> bytes:
 
 def cache_dir() -> Path:
     """The backend's cache: $UWSGI_PLUGIN_BACKEND_CACHE_DIR, else uwsgi-plugin-backend in the user's cache."""
-    if os.environ.get("UWSGI_PLUGIN_BACKEND_CACHE_DIR"):
-        return Path(os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"])
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "uwsgi-plugin-backend"
 

@@ -1,0 +1,36 @@
+"""The sdist and the prepared metadata, both written by scikit-build-core
+once the project is known to build (its entry points checked)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .entry_points import check_entry_points
+from .settings import Settings
+from .skbuild import skbuild, skbuild_settings
+from .uwsgi_builds import plugin_names
+from .wheel_files import place
+
+
+def build_plugin_sdist(settings: Settings, sdist_directory: Path) -> str:
+    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+        check_entry_points(settings, plugin_names(settings, Path(tmp)))
+        out = Path(tmp) / "out"
+        sdist_name: str = skbuild().build_sdist(str(out), skbuild_settings(settings))
+        place(out / sdist_name, sdist_directory)
+    return sdist_name
+
+
+def prepare_plugin_metadata(settings: Settings, metadata_directory: Path) -> str:
+    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+        check_entry_points(settings, plugin_names(settings, Path(tmp)))
+    dist_info: str = skbuild().prepare_metadata_for_build_wheel(str(metadata_directory), skbuild_settings(settings))
+    if settings.pin_uwsgi:
+        from .pin_metadata import pin_metadata_dir, uwsgi_pins
+        from .wheel import target_uwsgis
+
+        pins = uwsgi_pins(settings, target_uwsgis(settings))
+        if pins:
+            pin_metadata_dir(metadata_directory / dist_info, pins)
+    return dist_info

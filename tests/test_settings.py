@@ -1,0 +1,75 @@
+"""The settings model: precedence (-C, environment, pyproject.toml, default),
+checks before anything compiles, and scikit-build-core's keys passed on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, build_wheel, clean_env, copy_project, tree_digest
+from test_bad_input import assert_one_clean_failure, outdir  # noqa: F401  (fixture)
+
+from uwsgi_plugin_backend.errors import BackendError
+from uwsgi_plugin_backend.settings import load_settings
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = copy_project(SAMPLE, tmp_path / "project")
+    with (root / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uwsgi-plugin]\nuwsgi = "from-pyproject"\nstrip = true\n')
+    return root
+
+
+def test_precedence_config_setting_then_environment_then_pyproject(project, monkeypatch):
+    assert load_settings(project).uwsgi == ("from-pyproject",)
+    assert load_settings(project).uwsgi_origin == "tool.uwsgi-plugin.uwsgi in pyproject.toml"
+    monkeypatch.setenv("UWSGI_PLUGIN_BACKEND_UWSGI", "from-env")
+    assert load_settings(project).uwsgi == ("from-env",)
+    settings = load_settings(project, {"uwsgi": ["a", "b"], "strip": "false"})
+    assert (settings.uwsgi, settings.uwsgi_origin, settings.strip) == (("a", "b"), "-C uwsgi", False)
+    monkeypatch.setenv("UWSGI_PLUGIN_BACKEND_JOBS", "3")
+    assert load_settings(project).jobs == 3
+    assert load_settings(project, {"jobs": "5"}).jobs == 5
+    assert load_settings(project).strip is True
+
+
+@pytest.mark.parametrize(("config", "env", "message"), [
+    ({"jobs": "two"}, {}, "-C jobs='two' is not a whole number of at least 1"),
+    ({}, {"UWSGI_PLUGIN_BACKEND_JOBS": "0"}, "$UWSGI_PLUGIN_BACKEND_JOBS='0' is not a whole number"),
+    ({"strip": "maybe"}, {}, "-C strip='maybe' is not a yes/no value"),
+    ({}, {"UWSGI_PLUGIN_BACKEND_VERBOSE": "loud"}, "$UWSGI_PLUGIN_BACKEND_VERBOSE='loud' is not a yes/no value"),
+    ({}, {"UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT": "soon"}, "$UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT='soon' is not a number"),
+    ({"job": "2"}, {}, "unknown config setting -C job; did you mean 'jobs'?"),
+    ({"wheel.buidl-tag": "1"}, {}, "unknown config setting -C wheel.buidl-tag; did you mean 'wheel.build-tag'?"),
+])
+def test_bad_values_are_refused_with_their_source(project, monkeypatch, config, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(BackendError) as error:
+        load_settings(project, config)
+    assert message in str(error.value)
+
+
+def test_scikit_build_core_keys_pass_on(project):
+    settings = load_settings(project, {"wheel.build-tag": "1", "cmake.define.FOO": "1", "skbuild.wheel.exclude": "x",
+                                       "build.verbose": "true", "jobs": "2", "--build-option": []})
+    assert settings.verbose is True
+    assert set(settings.skbuild) == {"wheel.build-tag", "cmake.define.FOO", "skbuild.wheel.exclude", "build.verbose",
+                                     "--build-option"}
+
+
+def test_mistyped_config_setting_fails_before_any_compiler_runs(tmp_path, outdir, pip_uwsgi):  # noqa: F811
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    calls = tmp_path / "compiler-calls"
+    recording_cc = tmp_path / "cc"
+    recording_cc.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec gcc "$@"\n')
+    recording_cc.chmod(0o755)
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", "-Cjob=2", check=False,
+                         env=clean_env(CC=str(recording_cc)))
+    assert_one_clean_failure(result, project, before, outdir, r"unknown config setting -C job; did you mean 'jobs'\?")
+    assert not calls.exists()
+    # The same compiler does run for a good build: the check above can fail.
+    build_wheel(project, tmp_path / "good", f"-Cuwsgi={pip_uwsgi}", "-Cjobs=2", env=clean_env(CC=str(recording_cc)))
+    assert calls.exists()
