@@ -25,6 +25,17 @@ PACKAGES = Path(__file__).resolve().parent / "packages"
 TOOL_CACHE = REPO / ".test-cache"
 
 
+# Fixtures that compile uwsgi, install pyuwsgi or build this backend's wheel: a
+# test using one is slow, whether or not it says so itself.
+SLOW_FIXTURES = {"pip_uwsgi", "uwsgi_venv", "pyuwsgi_venv", "wheelhouse"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
