@@ -4,6 +4,7 @@ the marker under which it is imported."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -21,6 +22,12 @@ SRC = REPO / "src" / "uwsgi_plugin_backend"
 DISTRIBUTIONS = {"elftools": "pyelftools", "packaging": "packaging"}
 
 
+def in_standard_library(module: str) -> bool:
+    """Part of Python itself (sys.stdlib_module_names is 3.10+): found, and not in site-packages."""
+    spec = importlib.util.find_spec(module)
+    return spec is not None and "site-packages" not in (spec.origin or "")
+
+
 def imported_modules() -> dict[str, bool]:
     """Top-level third-party modules imported by the backend -> imported only
     under `sys.version_info < (3, 11)` (as tomli is)."""
@@ -28,9 +35,11 @@ def imported_modules() -> dict[str, bool]:
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text())
         old_python_only: set[int] = set()
+        new_python_only: set[int] = set()  # the standard library there (tomllib)
         for node in ast.walk(tree):
             if isinstance(node, ast.If) and "version_info" in ast.unparse(node.test):
                 old_python_only.update(id(n) for branch in node.orelse for n in ast.walk(branch))
+                new_python_only.update(id(n) for branch in node.body for n in ast.walk(branch))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -40,7 +49,7 @@ def imported_modules() -> dict[str, bool]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("uwsgi_plugin_backend", "__future__"):
+                if top in ("uwsgi_plugin_backend", "__future__") or id(node) in new_python_only or in_standard_library(top):
                     continue
                 found[top] = found.get(top, True) and id(node) in old_python_only
     return found
