@@ -21,7 +21,6 @@ from pathlib import Path
 from .entry_points import GROUP
 from .errors import BackendError
 
-
 PYPROJECT_TEMPLATE = """\
 [build-system]
 requires = ["uwsgi-plugin-backend"]

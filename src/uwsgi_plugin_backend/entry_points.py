@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .settings import Settings
 from .errors import BackendError
+from .settings import Settings
 
 GROUP = "uwsgi.plugins"
 

@@ -16,7 +16,6 @@ from .errors import BackendError
 from .runtime._uwsgi_plugin import ENV_VAR
 from .settings import TABLE
 
-
 HOW_TO_NAME_ONE = (
     "Name the uwsgi to build for in one of three ways:\n"
     "  pip wheel . -C uwsgi=/path/to/uwsgi        (config setting; python -m build -C uwsgi=...)\n"

@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 
 from .errors import log
+from .kit import UwsgiKit, extract_kit
 from .locking import locked
 from .runtime._uwsgi_plugin import cache_dir
-from .kit import UwsgiKit, extract_kit
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 

@@ -76,7 +76,7 @@ def _outside(policy: Policy, path: Path, libraries: list[str]) -> list[str]:
     return outside + sorted(used_blacklisted)
 
 
-def choose_platform(shared_objects: list[Path], provided: set[str] = frozenset()) -> PlatformChoice:
+def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset()) -> PlatformChoice:
     """The most compatible platform tags every one of ``shared_objects`` fits;
     ``provided`` names libraries the loading process brings (pyuwsgi's module)."""
     architectures = {_architecture(path) for path in shared_objects}

@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BackendError, log
 from ._uwsgiconfig_driver import C_IDENTIFIER
+from .errors import BackendError, log
 from .kit import UwsgiKit, quiet_uwsgi_env
 from .load_guard import compile_guard
 

@@ -25,7 +25,8 @@ from typing import Any, Union
 from .errors import BackendError
 from .kit import TIMEOUT_ENV as UWSGI_TIMEOUT_ENV
 from .locking import TIMEOUT_ENV as LOCK_TIMEOUT_ENV
-from .runtime._uwsgi_plugin import CACHE_ENV, ENV_VAR as UWSGI_ENV
+from .runtime._uwsgi_plugin import CACHE_ENV
+from .runtime._uwsgi_plugin import ENV_VAR as UWSGI_ENV
 
 if sys.version_info >= (3, 11):
     import tomllib

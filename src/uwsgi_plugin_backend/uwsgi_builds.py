@@ -20,8 +20,8 @@ from .kit import UwsgiKit
 from .kit_cache import read_kit
 from .locking import locked
 from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_name
-from .settings import Settings
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
+from .settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
