@@ -38,7 +38,7 @@ OPTIONS = (
     Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`."),
     Option("uwsgi", list, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi=PATH` (may repeat) and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence.", one_or_more=True),
     Option("strip", bool, "`false`", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
-    Option("allow-outside-sources", bool, "`false`", "Let `GCC_LIST` name files outside the plugin directory (`../common.c`, absolute paths); they are read where they are."),
+    Option("allow-outside-sources", bool, "`false`", "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are."),
     Option("pin-uwsgi", bool, "`false`", "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`."),
 )
 

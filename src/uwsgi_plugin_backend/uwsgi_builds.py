@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .errors import log
 from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
-from .plugin_build import BuildOptions, BuiltPlugin, build_plugin
+from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_copy_path
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 
 
@@ -67,19 +68,28 @@ def mismatch_fix(config: ProjectConfig) -> str:
     )
 
 
+def kit_directory(kit: UwsgiKit, work: Path) -> Path:
+    """Where ``kit``'s uwsgi.h and uwsgiconfig.py lie: the cache, else (no writable
+    cache) a copy in ``work`` for this build only."""
+    if kit.directory is not None:
+        return kit.directory
+    kit.write(work / "kit")
+    return work / "kit"
+
+
 def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], options: BuildOptions) -> UwsgiBuild:
     """Build every plugin of the project for ``kit``'s uwsgi in <build dir>/<its ABI directory>."""
     work = options.root / kit.build_dir_name
-    kit_dir = kit.directory
-    if kit_dir is None:  # no writable cache: a copy for this build only
-        kit_dir = work / "kit"
-        kit.write(kit_dir)
+    kit_dir = kit_directory(kit, work)
+    project = options.project or config.root.resolve()
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
         log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
     plugins = []
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        link_flags = pyuwsgi.link_flags(plugin_work / "link", "../../../link") if pyuwsgi else []
+        # Relative to the plugin's copy, where uwsgiconfig.py runs: no spaces reach its shell line.
+        relative_link = os.path.relpath(plugin_work / "link", plugin_copy_path(project, source, plugin_work))
+        link_flags = pyuwsgi.link_flags(plugin_work / "link", relative_link) if pyuwsgi else []
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)

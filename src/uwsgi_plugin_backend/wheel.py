@@ -5,13 +5,14 @@ scikit-build-core write the wheel."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .config import (
     ConfigSettings,
@@ -31,8 +32,9 @@ from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuildOptions, plugin_name
 from .runtime._uwsgi_plugin import BUILDS_DIR
-from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
+from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits, kit_directory
 from .wheel_files import place
+from .kit_cache import read_kit
 from .locking import locked
 
 def skbuild() -> ModuleType:
@@ -62,9 +64,12 @@ def skbuild_settings(config_settings: ConfigSettings | None, tags: list[str] | N
     }
 
 
-def plugin_names(config: ProjectConfig, work: Path) -> list[str]:
+def plugin_names(config: ProjectConfig, work: Path, kit_dir: Callable[[], Path | None]) -> list[str]:
+    """The NAME of each plugin; ``kit_dir()`` gives a kit whose uwsgiconfig.py
+    uwsgiplugin.py may import, asked for only when a NAME is not a plain string."""
+    kit_dir = functools.cache(kit_dir)
     names = [
-        plugin_name(source, work / f"check-{index}", work, config.allow_outside_sources)
+        plugin_name(source, work / f"check-{index}", work, config.allow_outside_sources, config.root.resolve(), kit_dir)
         for index, source in enumerate(config.plugin_dirs)
     ]
     for name in set(names):
@@ -174,16 +179,29 @@ def target_uwsgis(config: ProjectConfig, config_settings: ConfigSettings | None)
     return find_uwsgis(setting_values(config_settings, "uwsgi"), config.uwsgi, config.root)
 
 
+def first_kit_dir(config: ProjectConfig, config_settings: ConfigSettings | None, work: Path) -> Callable[[], Path | None]:
+    """The first target uwsgi's kit, for hooks that need none otherwise (metadata,
+    sdist): None when no uwsgi is found, as those hooks must work without one."""
+
+    def find() -> Path | None:
+        try:
+            return kit_directory(read_kit(target_uwsgis(config, config_settings)[0].path), work)
+        except BackendError:
+            return None
+
+    return find
+
+
 def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | None, chosen: list[ChosenUwsgi],
                     root: Path, kept: bool) -> list[UwsgiBuild]:
     """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
     kits = distinct_kits(chosen)
     options = BuildOptions(
         root=root, kept=kept, jobs=jobs_setting(config_settings), strip=setting_flag(config_settings, "strip", config.strip),
-        verbose=verbose_setting(config_settings), allow_outside=config.allow_outside_sources,
+        verbose=verbose_setting(config_settings), allow_outside=config.allow_outside_sources, project=config.root.resolve(),
     )
     # Checked before compiling: a missing declaration is known without a compiler.
-    names = plugin_names(config, root)
+    names = plugin_names(config, root, lambda: kit_directory(kits[0], root))
     check_entry_points(config, names)
     return [build_for(kit, config, names, options) for kit in kits]
 
@@ -234,7 +252,7 @@ def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings 
 def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        check_entry_points(config, plugin_names(config, Path(tmp)))
+        check_entry_points(config, plugin_names(config, Path(tmp), first_kit_dir(config, config_settings, Path(tmp))))
     dist_info = skbuild().prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
     if config.pin_uwsgi:
         pins = uwsgi_pins(config, target_uwsgis(config, config_settings))
@@ -246,7 +264,7 @@ def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSett
 def build_plugin_sdist(sdist_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        check_entry_points(config, plugin_names(config, Path(tmp)))
+        check_entry_points(config, plugin_names(config, Path(tmp), first_kit_dir(config, config_settings, Path(tmp))))
         out = Path(tmp) / "out"
         sdist_name = skbuild().build_sdist(str(out), skbuild_settings(config_settings))
         place(out / sdist_name, Path(sdist_directory))
