@@ -68,6 +68,14 @@ def test_header_outside_the_project_is_not_a_missing_package(tmp_path, uwsgi_ven
     assert "development package" not in result.stdout and "apt-get" not in result.stdout
     assert f"a copy of the project {project}" in result.stdout
     assert not out.exists() or not list(out.iterdir())
+    # A header of the project that is not on the include path: where it is, not a package to install.
+    common = copy_project(PACKAGES / "shared-common", tmp_path / "common")
+    (common / "first" / "uwsgiplugin.py").write_text("NAME = 'first'\nGCC_LIST = ['first', '../common/shared.c']\n")
+    result = pip_wheel(uwsgi_venv, wheelhouse, common, out, check=False)
+    assert result.returncode != 0
+    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
+    assert f"shared.h is a file of the project ({common / 'common' / 'shared.h'}), but not on the include path" in result.stdout
+    assert "development package" not in result.stdout and "apt-get" not in result.stdout
 
 
 def test_uwsgi_variables_reach_uwsgiplugin(tmp_path, uwsgi_venv, wheelhouse):

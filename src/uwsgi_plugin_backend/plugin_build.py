@@ -200,6 +200,8 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
 
 def _in_project(project: Path, header: str) -> Path | None:
     """A file of the project that ``#include "header"`` could have meant."""
+    if header.startswith(("../", "/")):
+        return None  # the build has the whole project: such a header lies outside it, or nowhere
     for directory, subdirs, files in os.walk(project):
         subdirs[:] = [d for d in subdirs if not d.startswith(".") and not _is_virtualenv(Path(directory, d))]
         candidate = Path(directory, header)
@@ -222,12 +224,15 @@ def missing_header_hint(output: str, project: Path) -> str:
             f"Install it: apt-get install {package} (Fedora: the -devel package)."
         )
     found = _in_project(project, header)
-    if header.startswith(("./", "../", "/")) or found is not None:
-        where = f" ({found} is there: add its directory to CFLAGS, e.g. '-I../common')" if found else ""
+    if found is not None:
+        return (
+            f"\n\n{header} is a file of the project ({found}), but not on the include path: add its directory "
+            "to CFLAGS in uwsgiplugin.py, relative to the plugin directory (e.g. CFLAGS = ['-I../common'])."
+        )
+    if header.startswith(("./", "../", "/")):
         return (
             f"\n\n{header} is not in the build, which compiles a copy of the project {project} (the directory "
-            f"holding pyproject.toml) and sees nothing beside it{where}. Keep the headers a plugin includes "
-            "inside the project, named relative to the source or to a CFLAGS -I directory."
+            "holding pyproject.toml) and sees nothing beside it. Keep the headers a plugin includes inside the project."
         )
     return f"\n\n{header} is not installed: install the development package that provides it."
 
