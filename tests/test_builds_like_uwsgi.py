@@ -47,9 +47,12 @@ def test_sources_and_headers_beside_the_plugin_directory(tmp_path, uwsgi_venv, w
     """common/ shared by two plugins: -I../common, ../common/shared.c in GCC_LIST,
     #include "../../common/shared.h" next to #include "../../uwsgi.h"."""
     project = copy_project(PACKAGES / "shared-common", tmp_path / "p")
+    # plugins/second's ../../uwsgi.h is inside the project: the target uwsgi's own header must win there.
+    (project / "uwsgi.h").write_text('#error "a stale copy of uwsgi.h"\n')
     before = tree_digest(project)
-    pip_wheel(uwsgi_venv, wheelhouse, project, tmp_path / "out")
+    result = pip_wheel(uwsgi_venv, wheelhouse, project, tmp_path / "out")
     assert tree_digest(project) == before
+    assert f"the project's {project / 'uwsgi.h'} gives way, in the build, to the uwsgi.h of the uwsgi" in result.stdout
     build = builds_dir(tmp_path / "out", tmp_path / "site", "uwsgi_shared_common")
     assert plugin_answer(uwsgi_venv.uwsgi, build, "first", 240, tmp_path / "first.log") == "first+shared source"
     assert plugin_answer(uwsgi_venv.uwsgi, build, "second", 241, tmp_path / "second.log") == "second+shared"
