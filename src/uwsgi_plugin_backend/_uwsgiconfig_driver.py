@@ -32,8 +32,10 @@ import sys
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# GCC_LIST entries outside the plugin directory (../x.c, /abs/x.c) need [tool.uwsgi-plugin] allow-outside-sources.
+# GCC_LIST entries outside the project (../x.c from its root, /abs/x.c) need [tool.uwsgi-plugin] allow-outside-sources.
 ALLOW_OUTSIDE = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE"))
+# The real project root; the build runs in a copy of it, laid out alike.
+PROJECT_ROOT = os.environ.get("UWSGI_PLUGIN_BACKEND_PROJECT_ROOT", "")
 
 
 def as_written(entry):
@@ -41,17 +43,14 @@ def as_written(entry):
     return entry[2:] if entry.startswith("./") else entry
 
 
-def outside(entry):
-    """Does this GCC_LIST entry name a file outside the plugin directory?"""
-    entry = as_written(entry)
-    return os.path.isabs(entry) or os.path.normpath(entry).split(os.sep)[0] == ".."
-
-
 def real_path(entry, real_dir):
-    """Where an entry that leaves the plugin directory really is: the build
-    works on a copy of the directory, so ../x.c is found beside the original."""
-    entry = as_written(entry)
-    return entry if os.path.isabs(entry) else os.path.normpath(os.path.join(real_dir, entry))
+    """Where a GCC_LIST entry really is (the build works on a copy of the project)."""
+    return os.path.normpath(os.path.join(real_dir, as_written(entry)))
+
+
+def outside(entry, real_dir):
+    """Does this GCC_LIST entry name a file outside the project, which the build does not copy?"""
+    return os.path.relpath(real_path(entry, real_dir), PROJECT_ROOT or real_dir).split(os.sep)[0] == ".."
 
 
 def check_plugin_file(real_dir):
@@ -88,14 +87,15 @@ def check_plugin_file(real_dir):
     for entry in gcc_list:
         if not isinstance(entry, str):
             return None, "%s lists %r in GCC_LIST; entries must be strings (file names)" % (shown, entry)
-        if outside(entry) and not ALLOW_OUTSIDE:
+        if outside(entry, real_dir) and not ALLOW_OUTSIDE:
             return None, (
-                "%s lists %r in GCC_LIST, a file outside the plugin directory; keep sources inside it, "
-                "or allow this with allow-outside-sources = true in [tool.uwsgi-plugin]" % (shown, entry))
+                "%s lists %r in GCC_LIST, a file outside the project %s; keep sources inside it, "
+                "or allow this with allow-outside-sources = true in [tool.uwsgi-plugin]"
+                % (shown, entry, PROJECT_ROOT or real_dir))
         if entry.endswith((".a", ".o")):
             continue  # libraries and objects, possibly made by the build itself
         source_file = entry if entry.endswith(SOURCE_SUFFIXES) else entry + ".c"
-        if outside(source_file):
+        if outside(source_file, real_dir):
             source_file = real_path(source_file, real_dir)
         if not os.path.isfile(source_file):
             return None, "%s lists %r in GCC_LIST, but %s does not exist" % (
@@ -194,7 +194,7 @@ class Build:
 
     def file_arg(self, entry):
         """A GCC_LIST file as one shell word: file names never reach the shell as code."""
-        return shlex.quote(real_path(entry, self.real_dir) if outside(entry) else entry)
+        return shlex.quote(real_path(entry, self.real_dir) if outside(entry, self.real_dir) else entry)
 
     def run(self, source, command):
         """Run one compiler command through the shell, as uwsgiconfig.py does."""
@@ -274,6 +274,14 @@ class Build:
 
 def main():
     mode, uwsgiconfig, real_dir, result_path = sys.argv[1:5]
+    # As under uwsgi --build-plugin, which runs uwsgiconfig.py from the kit directory:
+    # that directory, not this one, is first on sys.path, and uwsgiplugin.py may
+    # import the build script (uWSGI's plugins/airbrake: from uwsgiconfig import spcall).
+    if uwsgiconfig == "-":
+        del sys.path[0]
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(uwsgiconfig))
+    sys.dont_write_bytecode = True  # the kit directory is a shared cache: nothing is written into it
     name, error = check_plugin_file(real_dir)
     with open(result_path, "w") as f:
         json.dump({"name": name, "error": error}, f)

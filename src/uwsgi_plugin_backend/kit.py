@@ -14,6 +14,9 @@ from .errors import BackendError, env_seconds
 from .runtime._uwsgi_plugin import abi_hash, abi_key, abi_summary, tested_macros
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
+# Compiler options whose argument is the next word: conda's toolchains write `-isystem /path`.
+TWO_WORD_FLAGS = {"-isystem", "-idirafter", "-iquote", "-include", "-imacros", "-isysroot", "--sysroot", "-I", "-D", "-U", "-x"}
+PLAIN_WORD = re.compile(r"^[A-Za-z0-9_./+=:,@%-]+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +100,23 @@ def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:
     )
 
 
+def compiler_flags_only(cflags: str) -> bool:
+    """Only compiler flags, which go into uwsgiconfig.py's shell command line: words
+    that start with '-', and the plain argument (a path, no shell syntax) of a two-word flag."""
+    words = cflags.split()
+    index = 0
+    while index < len(words):
+        if words[index] in TWO_WORD_FLAGS:
+            if index + 1 == len(words) or not PLAIN_WORD.match(words[index + 1]):
+                return False
+            index += 2
+        elif words[index].startswith("-"):
+            index += 1
+        else:
+            return False
+    return bool(words)
+
+
 def extract_kit(binary: Path) -> UwsgiKit:
     """Ask ``binary`` for its build kit; fail clearly when it is no uwsgi."""
     version = _ask(binary, "--version").decode(errors="replace").strip()
@@ -113,7 +133,6 @@ def extract_kit(binary: Path) -> UwsgiKit:
         cflags = raw_cflags.decode().strip()
     except UnicodeDecodeError:
         raise _not_uwsgi(binary, "--cflags", raw_cflags) from None
-    # They go into uwsgiconfig.py's shell command line: only compiler flags belong there.
-    if not cflags or not all(token.startswith("-") for token in cflags.split()):
+    if not compiler_flags_only(cflags):
         raise _not_uwsgi(binary, "--cflags", raw_cflags)
     return UwsgiKit(binary=binary, version=version, cflags=cflags, dot_h=dot_h, config_py=config_py)

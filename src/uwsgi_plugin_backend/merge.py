@@ -4,6 +4,7 @@ version or platform) into one wheel that carries every build."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path, PurePosixPath
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -15,12 +16,34 @@ from .wheel_files import read_wheel, wheel_epoch, write_wheel
 BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 
 
-def _build_of(name: str) -> str | None:
-    """``pkg/uwsgi_builds/<build>/...`` -> ``pkg/uwsgi_builds/<build>``, else None."""
+BUILD_FILE = re.compile(r"^(build\.json|[A-Za-z_][A-Za-z0-9_]*_plugin\.so)$")
+
+
+def _package(wheel: Path, files: dict[str, bytes]) -> str:
+    """The import package: the one directory holding the runtime module."""
+    packages = [name.split("/")[0] for name in files if re.fullmatch(r"[^/]+/_uwsgi_plugin\.py", name)]
+    if len(packages) != 1:
+        raise BackendError(f"{wheel.name} is not a plugin wheel of this backend: it holds no one <package>/_uwsgi_plugin.py")
+    return packages[0]
+
+
+def _build_of(name: str, package: str) -> str | None:
+    """``<package>/uwsgi_builds/<build>/<file>`` -> ``<package>/uwsgi_builds/<build>``, else None."""
     parts = PurePosixPath(name).parts
-    if len(parts) >= 4 and parts[1] == BUILDS_DIR:
-        return "/".join(parts[:3])
-    return None
+    return "/".join(parts[:3]) if parts[:2] == (package, BUILDS_DIR) else None
+
+
+def _check_builds(wheel: Path, files: dict[str, bytes], package: str) -> None:
+    """A build directory holds build.json and <NAME>_plugin.so files, nothing else."""
+    for name in files:
+        parts = PurePosixPath(name).parts
+        if _build_of(name, package) and (
+            len(parts) != 4 or not re.fullmatch(r"abi_\w+", parts[2]) or not BUILD_FILE.match(parts[3])
+        ):
+            raise BackendError(
+                f"{wheel.name} holds {name}: only <NAME>_plugin.so and build.json belong in "
+                f"{package}/{BUILDS_DIR}/abi_<key>/; refusing it: merge only wheels this backend built"
+            )
 
 
 def _identity(path: Path) -> tuple:
@@ -51,17 +74,22 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     f"cannot merge {first.name} and {path.name}: their {label} differ; "
                     "merge only builds of the same project version with the same wheel tags"
                 )
-    merged = read_wheel(first)
+    # Every input is read and checked whole before anything is compared or written.
+    inputs = {path: read_wheel(path) for path in wheels}
+    package = _package(first, inputs[first])
+    for path, files in inputs.items():
+        _check_builds(path, files, package)
+    merged = dict(inputs[first])
     for path in wheels[1:]:
-        files = read_wheel(path)
+        files = inputs[path]
         for name in sorted(set(merged) | set(files)):
-            build = _build_of(name)
+            build = _build_of(name, package)
             if build is None and merged.get(name) != files.get(name):
                 raise BackendError(
                     f"cannot merge {first.name} and {path.name}: {name} differs between them "
                     "(only their uwsgi_builds/ may differ; were they built from the same source?)"
                 )
-        for build in sorted({b for b in map(_build_of, files) if b}):
+        for build in sorted({b for b in (_build_of(n, package) for n in files) if b}):
             if any(n.startswith(build + "/") for n in merged):
                 if _digest(merged, build) != _digest(files, build):
                     raise BackendError(
@@ -70,9 +98,9 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     )
                 continue
             merged.update({n: data for n, data in files.items() if n.startswith(build + "/")})
-    output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / first.name
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
+    output_dir.mkdir(parents=True, exist_ok=True)
     write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
     return target

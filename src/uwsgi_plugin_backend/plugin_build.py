@@ -1,12 +1,14 @@
 """The uwsgi-embedded build of one plugin directory, out of tree.
 
-The plugin directory is copied into the build directory and the binary's own
-uwsgiconfig.py runs there, as ``uwsgi --build-plugin .`` would in the plugin
-directory. The copy keeps the source tree untouched whatever the build writes
+The project root (the directory holding pyproject.toml) is copied into the
+build directory and the binary's own uwsgiconfig.py runs in the plugin
+directory's copy, as ``uwsgi --build-plugin .`` would in the plugin directory.
+The copy keeps the source tree untouched whatever the build writes
 (uwsgiconfig.py writes BINARY_LIST objects and the .so beside the sources),
-keeps paths with spaces out of uwsgiconfig.py's shell command lines, and puts
-the extracted uwsgi.h at ``../../uwsgi.h``, where plugins written for uWSGI's
-own source tree look for it.
+keeps paths with spaces out of uwsgiconfig.py's shell command lines, keeps
+the meaning of paths that leave the plugin directory but stay in the project
+(``-I../common``, ``../common/x.c``), and puts the extracted uwsgi.h at
+``../../uwsgi.h``, where plugins written for uWSGI's own source tree look for it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from ._uwsgiconfig_driver import C_IDENTIFIER
 from .errors import BackendError, log
-from .kit import UwsgiKit, quiet_uwsgi_env
+from .kit import UwsgiKit
 from .load_guard import compile_guard
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
@@ -56,27 +59,40 @@ def _is_virtualenv(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file()
 
 
-def copy_plugin_dir(source: Path, target: Path, skip: Path) -> None:
-    """Copy the plugin directory, leaving out dot-files, caches, virtual
-    environments and the build directory itself (when it lies inside)."""
+def _loop_target(path: Path, real_chain: list[Path]) -> Path | None:
+    """The directory a link at ``path`` leads back into (itself or an ancestor of
+    a directory being copied), else None: copying through it would never end."""
+    if not path.is_symlink() or not path.is_dir():
+        return None
+    target = path.resolve()
+    return target if any(real == target or real.is_relative_to(target) for real in real_chain) else None
+
+
+def copy_project(source: Path, target: Path, skip: Path) -> None:
+    """Copy the project root, leaving out dot-files, caches, virtual environments,
+    the build directory itself (when it lies inside) and links that loop back."""
 
     def ignore(directory: str, names: list[str]) -> list[str]:
         here = Path(directory)
-        return [
-            name
-            for name in names
-            if name.startswith(".")
-            or name == "__pycache__"
-            or (here / name).resolve() == skip
-            or _is_virtualenv(here / name)
-        ]
+        inside = here.relative_to(source).parts
+        real_chain = [source.joinpath(*inside[:depth]).resolve() for depth in range(len(inside) + 1)]
+        ignored = []
+        for name in names:
+            path = here / name
+            if name.startswith(".") or name == "__pycache__" or Path(os.path.realpath(path)) == skip or _is_virtualenv(path):
+                ignored.append(name)
+            elif (loop := _loop_target(path, real_chain)) is not None:
+                log(f"skipping the link {path} -> {os.readlink(path)}: it points back into {loop}, "
+                    "which holds it (a loop; uwsgi --build-plugin never descends into it either)")
+                ignored.append(name)
+        return ignored
 
     try:
         # Links are followed, as uwsgi --build-plugin would: a relative link keeps
         # its meaning, and nothing the build writes can reach the source tree.
         shutil.copytree(source, target, symlinks=False, ignore=ignore, ignore_dangling_symlinks=True)
     except (shutil.Error, OSError) as error:
-        raise BackendError(f"cannot copy the plugin directory {source} to build it: {error}") from None
+        raise BackendError(f"cannot copy the project {source} to build it: {error}") from None
 
 
 def reproducible_flags(work: Path) -> list[str]:
@@ -90,15 +106,34 @@ def reproducible_flags(work: Path) -> list[str]:
     return [f"-ffile-prefix-map={path}=."] if SHELL_SAFE_PATH.match(path) else []
 
 
-def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None, skip: Path) -> Path:
-    """Lay out ``work`` so that a fresh copy of the plugin sits two levels below uwsgi.h."""
+def _project_copy_path(project: Path, plugin_source: Path, work: Path) -> Path:
+    """Where the project root's copy lies in ``work``: so that the plugin directory
+    sits two levels below uwsgi.h (deeper in the tree when it is less than two
+    levels below the project root)."""
+    depth = len(plugin_source.relative_to(project).parts)
+    return work.joinpath("tree", *("plugins", "plugin")[: max(0, 2 - depth)])
+
+
+def plugin_copy_path(project: Path, plugin_source: Path, work: Path) -> Path:
+    """Where the plugin directory's copy lies in ``work``, the directory the build runs in."""
+    return _project_copy_path(project, plugin_source, work) / plugin_source.relative_to(project)
+
+
+def _prepare_tree(project: Path, plugin_source: Path, work: Path, kit_dir: Path | None, skip: Path) -> Path:
+    """Lay out ``work``: a fresh copy of the project, uwsgi.h at ../../uwsgi.h from the plugin's copy."""
     tree = work / "tree"
     if tree.exists():  # a persistent build directory: outputs of the last build go
         shutil.rmtree(tree)
-    plugin_copy = tree / "plugins" / "plugin"
-    copy_plugin_dir(plugin_source, plugin_copy, skip=skip.resolve())
+    project_copy = _project_copy_path(project, plugin_source, work)
+    plugin_copy = plugin_copy_path(project, plugin_source, work)
+    copy_project(project, project_copy, skip=skip.resolve())
     if kit_dir is not None:
-        (tree / "uwsgi.h").symlink_to(kit_dir / "uwsgi.h")
+        header = plugin_copy.parent.parent / "uwsgi.h"
+        if header.exists() or header.is_symlink():
+            log(f"  the project's {project / header.relative_to(project_copy)} gives way, in the build, to the uwsgi.h "
+                "of the uwsgi built for (which the plugin must match)")
+            header.unlink()
+        header.symlink_to(kit_dir / "uwsgi.h")
         (plugin_copy / ".uwsgi_plugins_builder").symlink_to(kit_dir, target_is_directory=True)
     return plugin_copy
 
@@ -107,7 +142,7 @@ def _prepare_tree(plugin_source: Path, work: Path, kit_dir: Path | None, skip: P
 CHATTER = re.compile(r"^(\*\*\* uWSGI building and linking plugin|build time: |\*\*\* \w+ plugin built and available|\[.*\] \S+_plugin\.so$)")
 
 
-def _failure_message(plugin_source: Path, failures: list[dict], output: str) -> str:
+def _failure_message(plugin_source: Path, project: Path, failures: list[dict], output: str) -> str:
     """The failing files first, each with all the compiler said, then the command."""
     parts = []
     for failure in failures:
@@ -119,12 +154,20 @@ def _failure_message(plugin_source: Path, failures: list[dict], output: str) -> 
         f"building the plugin in {plugin_source} failed; uwsgiconfig.py and the compiler said "
         f"(source paths are relative to that directory):\n{output.rstrip()}"
     )
-    return text + missing_header_hint(output)
+    return text + missing_header_hint(output, project)
 
 
-def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, env: dict[str, str], *build_args: str,
-                verbose: bool = False, allow_outside: bool = False) -> str:
-    """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME."""
+def driver_env() -> dict[str, str]:
+    """The environment of uwsgiplugin.py and uwsgiconfig.py: all of it, as under
+    uwsgi --build-plugin (uWSGI's python plugin reads UWSGI_PYTHON_NOLIB), but
+    the backend's own settings, which the backend hands the driver itself."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_PLUGIN_BACKEND_")}
+
+
+def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path, work: Path, env: dict[str, str],
+                *build_args: str, verbose: bool = False, allow_outside: bool = False) -> str:
+    """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME.
+    ``build_args`` start with the kit's uwsgiconfig.py, which uwsgiplugin.py may import."""
     result_file = work / "check.json"
     result_file.unlink(missing_ok=True)
     uwsgiconfig, *rest = build_args or ("-",)
@@ -132,8 +175,9 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, e
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
         cwd=plugin_copy,
         env={
-            **quiet_uwsgi_env(),
+            **driver_env(),
             **env,
+            "UWSGI_PLUGIN_BACKEND_PROJECT_ROOT": str(project),
             **({"UWSGI_PLUGIN_BACKEND_VERBOSE": "1"} if verbose else {}),
             **({"UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE": "1"} if allow_outside else {}),
         },
@@ -147,26 +191,50 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, work: Path, e
     if result.get("error"):
         raise BackendError(result["error"])
     if process.returncode != 0 or not result.get("name"):
-        raise BackendError(_failure_message(plugin_source, result.get("failures", []), process.stdout))
+        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), process.stdout))
     for line in process.stdout.splitlines():
         if verbose or not CHATTER.match(line):
             log(f"  {line}")
     return result["name"]
 
 
-def missing_header_hint(output: str) -> str:
-    """Name the package to install when a header uwsgi.h needs is missing."""
+def _in_project(project: Path, header: str) -> Path | None:
+    """A file of the project that ``#include "header"`` could have meant."""
+    if header.startswith(("../", "/")):
+        return None  # the build has the whole project: such a header lies outside it, or nowhere
+    for directory, subdirs, files in os.walk(project):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and not _is_virtualenv(Path(directory, d))]
+        candidate = Path(directory, header)
+        if candidate.name in files and candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_header_hint(output: str, project: Path) -> str:
+    """Name the package to install when a header uwsgi.h needs is missing; for a
+    header of the project (or beside it), say what the build sees instead."""
     match = MISSING_HEADER.search(output)
     if match is None:
         return ""
     header = match.group(1)
     package = FEATURE_HEADERS.get(header)
-    if package is None:
-        return f"\n\n{header} is not installed: install the development package that provides it."
-    return (
-        f"\n\n{header} is not installed; the uwsgi binary was built with a feature that needs it. "
-        f"Install it: apt-get install {package} (Fedora: the -devel package)."
-    )
+    if package is not None:
+        return (
+            f"\n\n{header} is not installed; the uwsgi binary was built with a feature that needs it. "
+            f"Install it: apt-get install {package} (Fedora: the -devel package)."
+        )
+    found = _in_project(project, header)
+    if found is not None:
+        return (
+            f"\n\n{header} is a file of the project ({found}), but not on the include path: add its directory "
+            "to CFLAGS in uwsgiplugin.py, relative to the plugin directory (e.g. CFLAGS = ['-I../common'])."
+        )
+    if header.startswith(("./", "../", "/")):
+        return (
+            f"\n\n{header} is not in the build, which compiles a copy of the project {project} (the directory "
+            "holding pyproject.toml) and sees nothing beside it. Keep the headers a plugin includes inside the project."
+        )
+    return f"\n\n{header} is not installed: install the development package that provides it."
 
 
 def literal_name(plugin_file: Path) -> str | None:
@@ -184,14 +252,19 @@ def literal_name(plugin_file: Path) -> str | None:
     return None
 
 
-def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool = False) -> str:
+def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool = False,
+                project: Path | None = None, kit_dir: Callable[[], Path | None] = lambda: None) -> str:
     """The plugin's NAME, compiling nothing: read from uwsgiplugin.py when it is
-    a plain assignment, else by running the file's check in the driver."""
+    a plain assignment, else by running the file's check in the driver, with
+    ``kit_dir()``'s uwsgiconfig.py importable (None: the file cannot import it)."""
     name = literal_name(plugin_source / "uwsgiplugin.py")
     if name is not None:
         return name
-    plugin_copy = _prepare_tree(plugin_source, work, None, skip)
-    return _run_driver("check", plugin_copy, plugin_source, work, {}, allow_outside=allow_outside)
+    project = project or plugin_source
+    plugin_copy = _prepare_tree(project, plugin_source, work, None, skip)
+    kit = kit_dir()
+    return _run_driver("check", plugin_copy, plugin_source, project, work, {},
+                       *([str(kit / "uwsgiconfig.py")] if kit else []), allow_outside=allow_outside)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,13 +279,15 @@ class BuildOptions:
     strip: bool
     verbose: bool = False
     allow_outside: bool = False
+    project: Path | None = None  # the project root; None: the plugin directory is the project
 
 
 def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
     """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi in ``work``,
     with the load-time guard and ``link_flags`` added to the link."""
     log(f"building plugin {name} from {plugin_source} for {kit.abi_summary}")
-    plugin_copy = _prepare_tree(plugin_source, work, kit_dir, options.root)
+    project = options.project or plugin_source
+    plugin_copy = _prepare_tree(project, plugin_source, work, kit_dir, options.root)
     prefix_map = reproducible_flags(work)
     guard_object = compile_guard(kit, name, fix, plugin_copy)
     env = {
@@ -222,7 +297,7 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
         "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), guard_object, *link_flags]),
     }
     built = _run_driver(
-        "build", plugin_copy, plugin_source, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
+        "build", plugin_copy, plugin_source, project, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
         "kept" if options.kept else "temporary", verbose=options.verbose, allow_outside=options.allow_outside,
     )
     if built != name:

@@ -9,13 +9,13 @@ from pathlib import Path
 from .entry_points import check_entry_points
 from .settings import Settings
 from .skbuild import skbuild, skbuild_settings
-from .uwsgi_builds import plugin_names
+from .uwsgi_builds import first_kit_dir, plugin_names
 from .wheel_files import place
 
 
 def build_plugin_sdist(settings: Settings, sdist_directory: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        check_entry_points(settings, plugin_names(settings, Path(tmp)))
+        check_entry_points(settings, plugin_names(settings, Path(tmp), first_kit_dir(settings, Path(tmp))))
         out = Path(tmp) / "out"
         sdist_name: str = skbuild().build_sdist(str(out), skbuild_settings(settings))
         place(out / sdist_name, sdist_directory)
@@ -24,7 +24,7 @@ def build_plugin_sdist(settings: Settings, sdist_directory: Path) -> str:
 
 def prepare_plugin_metadata(settings: Settings, metadata_directory: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
-        check_entry_points(settings, plugin_names(settings, Path(tmp)))
+        check_entry_points(settings, plugin_names(settings, Path(tmp), first_kit_dir(settings, Path(tmp))))
     dist_info: str = skbuild().prepare_metadata_for_build_wheel(str(metadata_directory), skbuild_settings(settings))
     if settings.pin_uwsgi:
         from .pin_metadata import pin_metadata_dir, uwsgi_pins

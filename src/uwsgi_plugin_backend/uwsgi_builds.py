@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import __version__
@@ -19,7 +21,7 @@ from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
 from .locking import locked
-from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_name
+from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_copy_path, plugin_name
 from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 from .settings import Settings
 
@@ -72,34 +74,61 @@ def mismatch_fix(config: Settings) -> str:
     )
 
 
+def kit_directory(kit: UwsgiKit, work: Path) -> Path:
+    """Where ``kit``'s uwsgi.h and uwsgiconfig.py lie: the cache, else (no writable
+    cache) a copy in ``work`` for this build only."""
+    if kit.directory is not None:
+        return kit.directory
+    kit.write(work / "kit")
+    return work / "kit"
+
+
 def build_for(kit: UwsgiKit, config: Settings, names: list[str], options: BuildOptions) -> UwsgiBuild:
     """Build every plugin of the project for ``kit``'s uwsgi in <build dir>/<its ABI directory>."""
     work = options.root / kit.build_dir_name
-    kit_dir = kit.directory
-    if kit_dir is None:  # no writable cache: a copy for this build only
-        kit_dir = work / "kit"
-        kit.write(kit_dir)
+    kit_dir = kit_directory(kit, work)
+    project = options.project or config.root.resolve()
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
         log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
     plugins = []
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        link_flags = pyuwsgi.link_flags(plugin_work / "link", "../../../link") if pyuwsgi else []
+        # Relative to the plugin's copy, where uwsgiconfig.py runs: no spaces reach its shell line.
+        relative_link = os.path.relpath(plugin_work / "link", plugin_copy_path(project, source, plugin_work))
+        link_flags = pyuwsgi.link_flags(plugin_work / "link", relative_link) if pyuwsgi else []
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)
 
 
-def plugin_names(settings: Settings, work: Path) -> list[str]:
-    """Each plugin directory's NAME, compiling nothing; two alike are refused."""
+def plugin_names(settings: Settings, work: Path, kit_dir: Callable[[], Path | None]) -> list[str]:
+    """Each plugin directory's NAME, compiling nothing; two alike are refused.
+    ``kit_dir()`` gives a kit whose uwsgiconfig.py uwsgiplugin.py may import,
+    asked for only when a NAME is not a plain string."""
+    kit_dir = functools.cache(kit_dir)
     names = [
-        plugin_name(source, work / f"check-{index}", work, settings.allow_outside_sources)
+        plugin_name(source, work / f"check-{index}", work, settings.allow_outside_sources, settings.root.resolve(), kit_dir)
         for index, source in enumerate(settings.plugin_dirs)
     ]
     for name in set(names):
         if names.count(name) > 1:
             raise BackendError(f"two plugin directories both build a plugin named {name!r}; give each its own NAME")
     return names
+
+
+def first_kit_dir(settings: Settings, work: Path) -> Callable[[], Path | None]:
+    """The first target uwsgi's kit, for hooks that need none otherwise (metadata,
+    sdist): None when no uwsgi is found, as those hooks must work without one."""
+    from .find_uwsgi import find_uwsgis
+
+    def find() -> Path | None:
+        try:
+            chosen = find_uwsgis(settings.uwsgi, settings.uwsgi_origin, settings.uwsgi_base)
+            return kit_directory(read_kit(chosen[0].path), work)
+        except BackendError:
+            return None
+
+    return find
 
 
 @contextlib.contextmanager
@@ -124,8 +153,8 @@ def compile_plugins(settings: Settings, chosen: list[ChosenUwsgi], root: Path, k
     """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
     kits = distinct_kits(chosen)
     options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, verbose=settings.verbose,
-                           allow_outside=settings.allow_outside_sources)
+                           allow_outside=settings.allow_outside_sources, project=settings.root.resolve())
     # Checked before compiling: a missing declaration is known without a compiler.
-    names = plugin_names(settings, root)
+    names = plugin_names(settings, root, lambda: kit_directory(kits[0], root))
     check_entry_points(settings, names)
     return [build_for(kit, settings, names, options) for kit in kits]

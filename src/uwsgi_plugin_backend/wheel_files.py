@@ -8,8 +8,11 @@ from __future__ import annotations
 import base64
 import calendar
 import contextlib
+import csv
 import hashlib
+import io
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -42,13 +45,74 @@ def place(source: Path, directory: Path) -> Path:
     return target
 
 
+def _safe_entry(wheel: Path, info: zipfile.ZipInfo) -> None:
+    """Refuse a name that could leave the directory it is unpacked into, and links."""
+    name = info.filename
+    parts = name.rstrip("/").split("/")
+    if name.startswith("/") or "\\" in name or ":" in parts[0] or any(part in ("", ".", "..") for part in parts):
+        raise BackendError(
+            f"{wheel.name} holds an entry named {name!r}, which leaves the wheel ('..', an absolute or odd path); "
+            "refusing it: merge only wheels this backend built"
+        )
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise BackendError(f"{wheel.name}: {name} is a symbolic link, which no plugin wheel holds; refusing the wheel")
+
+
+def _record_digest(data: bytes, algorithm: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=").decode()
+
+
+def _check_record(wheel: Path, files: dict[str, bytes]) -> str:
+    """Every file listed in the wheel's RECORD with its hash and size, and nothing
+    else listed; return the RECORD's name."""
+    records = [name for name in files if re.fullmatch(r"[^/]+\.dist-info/RECORD", name)]
+    if len(records) != 1:
+        raise BackendError(f"{wheel.name} has no RECORD (or several); it is no complete wheel: rebuild it")
+    record = records[0]
+    unhashed = {record, record + ".jws", record + ".p7s"}  # RECORD and its signatures carry no hash
+    listed: set[str] = set()
+    damaged = f"was {wheel.name} changed after it was built? Rebuild it"
+    try:
+        rows = list(csv.reader(io.StringIO(files[record].decode())))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise BackendError(f"{wheel.name}: its RECORD cannot be read ({error}); {damaged}") from None
+    for row in filter(None, rows):
+        name, hash_text, size = (row + ["", ""])[:3]
+        if name in listed:
+            raise BackendError(f"{wheel.name}: its RECORD lists {name} twice; {damaged}")
+        listed.add(name)
+        if name not in files:
+            raise BackendError(f"{wheel.name}: its RECORD names {name}, which the wheel does not hold; {damaged}")
+        if name in unhashed:
+            continue
+        algorithm, _, digest = hash_text.partition("=")
+        if algorithm not in ("sha256", "sha384", "sha512") or _record_digest(files[name], algorithm) != digest:
+            raise BackendError(f"{wheel.name}: {name} does not match the hash in its RECORD; {damaged}")
+        if size != str(len(files[name])):
+            raise BackendError(f"{wheel.name}: {name} does not match the size in its RECORD; {damaged}")
+    for name in files:
+        if name not in listed and name not in unhashed:
+            raise BackendError(f"{wheel.name}: {name} is not in its RECORD; {damaged}")
+    return record
+
+
 def read_wheel(path: Path) -> dict[str, bytes]:
-    """Every file of the wheel but its RECORD, which is written anew."""
+    """Every file of the wheel but its RECORD, which is written anew. The wheel is
+    untrusted (merge reads CI artifacts): unsafe names, links, duplicates and files
+    that do not match its RECORD are refused before anything is written."""
+    files: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            return {name: archive.read(name) for name in archive.namelist() if not name.endswith(".dist-info/RECORD")}
+            for info in archive.infolist():
+                _safe_entry(path, info)
+                if info.filename in files:
+                    raise BackendError(f"{path.name} holds {info.filename} twice; refusing it (which one would count?)")
+                if not info.is_dir():
+                    files[info.filename] = archive.read(info)
     except (OSError, zipfile.BadZipFile) as error:
         raise BackendError(f"cannot read {path}: {error}") from None
+    record = _check_record(path, files)
+    return {name: data for name, data in files.items() if name != record}
 
 
 def wheel_epoch(path: Path) -> float:

@@ -1,0 +1,3 @@
+#include "shared.h"
+
+const char *shared_word(void) { return SHARED_WORD " source"; }

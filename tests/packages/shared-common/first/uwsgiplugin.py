@@ -1,0 +1,3 @@
+NAME = 'first'
+CFLAGS = ['-I../common']
+GCC_LIST = ['first', '../common/shared.c']

@@ -1,0 +1,2 @@
+NAME = 'second'
+GCC_LIST = ['second']
