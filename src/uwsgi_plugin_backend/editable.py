@@ -12,25 +12,48 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
 from .config import ConfigSettings, ProjectConfig, load_config, setting_values
-from .errors import BackendError, log
+from .errors import BackendError, log, writable_directory
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .kit_cache import cache_root
 from .locking import locked
 from .uwsgi_builds import UwsgiBuild
 
 SETTINGS_FILE = "editable-settings.json"
+CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
+
+
+def target_environment() -> str:
+    """The environment an editable install goes into: pip runs the build hooks
+    with the interpreter it installs for (its isolated build only adds paths),
+    so sys.prefix is that environment, and `rebuild` run from it agrees."""
+    return os.path.realpath(sys.prefix)
 
 
 def editable_root(config: ProjectConfig, build_dir: str | None) -> Path:
+    """-C build-dir, else one directory per project and environment: two venvs
+    installing one checkout must not replace each other's builds."""
     if build_dir:
         return Path(build_dir).absolute()
-    digest = hashlib.sha256(str(config.root.resolve()).encode()).hexdigest()[:12]
+    identity = f"{config.root.resolve()}\0{target_environment()}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cache_root() / "editable" / f"{config.package}-{digest}"
+
+
+def installed_pointer(package: str) -> Path | None:
+    """The _editable.json of ``package`` installed in this environment, if any."""
+    for key in ("platlib", "purelib"):
+        pointer = Path(sysconfig.get_paths()[key]) / package / "_editable.json"
+        if pointer.is_file():
+            return pointer
+    return None
 
 
 def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None,
@@ -39,7 +62,9 @@ def build_in_place(config: ProjectConfig, config_settings: ConfigSettings | None
     the directory the installed package reads them from."""
     build_dir = setting_values(config_settings, "build-dir")
     root = editable_root(config, build_dir[-1] if build_dir else None)
-    root.mkdir(parents=True, exist_ok=True)
+    fix = ("name a writable one: pip install -e . -C build-dir=PATH" if build_dir else
+           f"set {CACHE_ENV} to a writable directory, or pass -C build-dir=PATH")
+    writable_directory(root, "the editable build directory", fix)
     with locked(root / ".lock", f"the editable build directory {root}"):
         return _build_in_place(config, config_settings, chosen, root)
 
@@ -73,15 +98,33 @@ def _build_in_place(config: ProjectConfig, config_settings: ConfigSettings | Non
     return builds, builds_dir
 
 
+def _installed_root(config: ProjectConfig) -> tuple[Path, str]:
+    """The build directory the editable install in this environment reads, and how it was found."""
+    pointer = installed_pointer(config.package)
+    if pointer is None:
+        return editable_root(config, None), f"no editable install of {config.package} in this environment ({sys.prefix})"
+    try:
+        builds_dir = Path(json.loads(pointer.read_text())["builds_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return editable_root(config, None), f"{pointer} is unreadable"
+    # builds_dir is ROOT/editable/uwsgi_builds (see _build_in_place).
+    return builds_dir.parent.parent, f"the editable install in this environment reads {builds_dir}"
+
+
 def rebuild(project: Path, build_dir: str | None) -> Path:
     """Build an editable install's plugins again, for the binaries it was installed for."""
     config = load_config(project.resolve())
-    root = editable_root(config, build_dir)
+    if build_dir:
+        root, found = editable_root(config, build_dir), f"--build-dir {build_dir}"
+    else:
+        root, found = _installed_root(config)
     try:
         remembered = json.loads((root / SETTINGS_FILE).read_text())
     except (OSError, ValueError):
+        reinstall = f"{shlex.quote(sys.executable)} -m pip install -e {shlex.quote(str(project))}"
         raise BackendError(
-            f"no editable install of {config.name} found (looked in {root}); install it first: pip install -e {project}"
+            f"cannot rebuild {config.name}: {found}, and {root} holds no editable build "
+            f"(the cache moved or was cleared, or it was installed elsewhere); install it again: {reinstall}"
             + ("" if build_dir else ", or name its -C build-dir with --build-dir")
         ) from None
     settings = remembered["config_settings"]

@@ -31,6 +31,7 @@ from .pin_metadata import owning_distribution, pin_metadata_dir, pin_wheel
 from .platform_tags import choose_platform, plain_platform_tag
 from .plugin_build import BuildOptions, plugin_name
 from .runtime._uwsgi_plugin import BUILDS_DIR
+from .sdist_files import log_sdist_contents, not_source
 from .uwsgi_builds import UwsgiBuild, build_for, distinct_kits
 from .wheel_files import place
 from .locking import locked
@@ -162,12 +163,27 @@ def build_root(config_settings: ConfigSettings | None) -> Iterator[Path]:
     root = Path(values[-1]).absolute()
     try:
         root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()  # writable? (access() says yes to root on a read-only mount)
     except OSError as error:
-        raise BackendError(f"cannot use -C build-dir={values[-1]}: {error.strerror}") from None
+        raise BackendError(f"cannot use -C build-dir={values[-1]}: {error.strerror}; name a writable directory") from None
     # One build at a time in a build directory; others wait (see locking.py).
     with locked(root / ".lock", f"the build directory {root}"):
         log(f"build directory {root} (kept: unchanged objects are reused)")
         yield root
+
+
+def check_dynamic(config: ProjectConfig) -> None:
+    """A dynamic version needs a provider; scikit-build-core would say so only
+    after every plugin is compiled, with a traceback."""
+    if "version" not in config.project.get("dynamic", []) or "version" in config.project:
+        return
+    metadata = load_pyproject(config.root).get("tool", {}).get("scikit-build", {}).get("metadata", {})
+    if "version" not in metadata:
+        raise BackendError(
+            'pyproject.toml lists "version" in [project] dynamic, but nothing provides it; set version = "1.0.0" '
+            "in [project] (and drop it from dynamic), or name a provider:\n\n[tool.scikit-build.metadata.version]\n"
+            'provider = "scikit_build_core.metadata.regex"\ninput = "version.txt"\nregex = \'(?P<value>.+)\'\n'
+        )
 
 
 def target_uwsgis(config: ProjectConfig, config_settings: ConfigSettings | None) -> list[ChosenUwsgi]:
@@ -183,6 +199,7 @@ def compile_plugins(config: ProjectConfig, config_settings: ConfigSettings | Non
         verbose=verbose_setting(config_settings), allow_outside=config.allow_outside_sources,
     )
     # Checked before compiling: a missing declaration is known without a compiler.
+    check_dynamic(config)
     names = plugin_names(config, root)
     check_entry_points(config, names)
     return [build_for(kit, config, names, options) for kit in kits]
@@ -245,9 +262,12 @@ def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSett
 
 def build_plugin_sdist(sdist_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
+    check_dynamic(config)
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(config, plugin_names(config, Path(tmp)))
         out = Path(tmp) / "out"
-        sdist_name = skbuild().build_sdist(str(out), skbuild_settings(config_settings))
+        settings = {**skbuild_settings(config_settings), "sdist.exclude": not_source(config, config_settings)}
+        sdist_name = skbuild().build_sdist(str(out), settings)
+        log_sdist_contents(out / sdist_name)
         place(out / sdist_name, Path(sdist_directory))
     return sdist_name
