@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"instead, for a uwsgi ini file's line: ini = exec://{prog} --ini")
     args = parser.parse_args(argv)
     try:
+        if EDITABLE_POINTER.exists():  # an unreadable build directory must not read as "no build"
+            os.listdir(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
         directory = plugin_dir(args.uwsgi)
         print(_ini_section(directory) if args.ini else directory)
     except NoMatchingBuild as error:
