@@ -32,12 +32,12 @@ def world_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def as_other_user(args: list, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+def as_other_user(args: list, env: dict[str, str], paths: tuple[Path, ...] = (), **kwargs) -> subprocess.CompletedProcess:
     """``python ARGS`` as a uid without a passwd entry (and without root's power over
     permissions). The system python: this interpreter lives under root's private home;
     the test environment's packages and this checkout's backend come by PYTHONPATH."""
     setpriv = ["setpriv", "--reuid", NO_PASSWD_UID, "--regid", NO_PASSWD_UID, "--clear-groups"]
-    path = os.pathsep.join([str(REPO / "src"), sysconfig.get_paths()["purelib"]])
+    path = os.pathsep.join([*map(str, paths), str(REPO / "src"), sysconfig.get_paths()["purelib"]])
     return run([*setpriv, "/usr/bin/python3", *args], check=False, env={**env, "PYTHONPATH": path}, **kwargs)
 
 
