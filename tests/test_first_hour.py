@@ -47,7 +47,7 @@ def test_init_project_publishes_and_installs(tmp_path, wheelhouse, debian_uwsgi)
     twine check --strict passes on the sdist and wheel, and the plugin serves."""
     plugin = tmp_path / "plugin"
     plugin.mkdir()
-    (plugin / "uwsgiplugin.py").write_text((SAMPLE / "uwsgiplugin.py").read_text().replace("'hello'", "'Hello'"))
+    (plugin / "uwsgiplugin.py").write_text((SAMPLE / "uwsgiplugin.py").read_text().replace("NAME = 'hello'", "NAME = 'Hello'"))
     (plugin / "hello.c").write_text((SAMPLE / "hello.c").read_text().replace("hello_plugin =", "Hello_plugin ="))
     said = run([BIN / "uwsgi-plugin-backend", "init", plugin], env=clean_env()).stdout
     assert "import package uwsgi_plugin_hello, entry point Hello" in said

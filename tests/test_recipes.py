@@ -42,7 +42,7 @@ def ini_recipes() -> list[tuple[str, str]]:
 def test_the_readmes_hold_the_recipes():
     assert len(uwsgi_commands()) >= 3 and len(ini_recipes()) == 2
     for readme in READMES:
-        assert "@(exec://" not in readme.read_text() and "\nplugin = " not in readme.read_text()
+        assert "plugins-dir = @(exec://" not in readme.read_text() and "\nplugin = " not in readme.read_text()
 
 
 @pytest.fixture
