@@ -30,10 +30,13 @@ SETTINGS_FILE = "editable-settings.json"
 CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
 
 
-def target_environment() -> str:
+def target_environment() -> str | None:
     """The environment an editable install goes into: pip runs the build hooks
     with the interpreter it installs for (its isolated build only adds paths),
-    so sys.prefix is that environment, and `rebuild` run from it agrees."""
+    so sys.prefix is that environment, and `rebuild` run from it agrees. uv
+    builds in a throwaway environment and names no target: None."""
+    if os.environ.get("UV") and os.environ.get("VIRTUAL_ENV") == sys.prefix and "builds-v" in sys.prefix:
+        return None
     return os.path.realpath(sys.prefix)
 
 
@@ -42,7 +45,11 @@ def editable_root(config: ProjectConfig, build_dir: str | None) -> Path:
     installing one checkout must not replace each other's builds."""
     if build_dir:
         return Path(build_dir).absolute()
-    identity = f"{config.root.resolve()}\0{target_environment()}"
+    environment = target_environment()
+    if environment is None:
+        log("the installing environment is unknown (uv builds elsewhere): its editable builds are shared with other "
+            "uv installs of this project; -C build-dir=PATH gives each environment its own")
+    identity = f"{config.root.resolve()}\0{environment or ''}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cache_root() / "editable" / f"{config.package}-{digest}"
 
