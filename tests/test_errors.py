@@ -46,7 +46,7 @@ def project_copy(tmp: Path) -> tuple[Path, dict]:
     return project, tree_digest(project)
 
 
-def test_dynamic_version_without_provider_fails_before_compiling(tmp_path, outdir):
+def test_dynamic_version_without_provider_fails_before_compiling(tmp_path, outdir, wheelhouse):
     project, _ = project_copy(tmp_path)
     text = (project / "pyproject.toml").read_text().replace('version = "1.0.0"', 'dynamic = ["version"]')
     (project / "pyproject.toml").write_text(text)
@@ -55,6 +55,10 @@ def test_dynamic_version_without_provider_fails_before_compiling(tmp_path, outdi
     assert_one_clean_failure(result, project, before, outdir,
                              r'lists "version" in \[project\] dynamic, but nothing provides it.*metadata.version')
     assert "compiling" not in result.stdout
+    # pip asks for the metadata first, in an isolated build.
+    result = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--find-links", wheelhouse, "--config-settings", "uwsgi=/usr/bin/uwsgi-core",
+                  "-w", outdir, project], env=clean_env(), check=False)
+    assert_one_clean_failure(result, project, before, outdir, r'lists "version" in \[project\] dynamic, but nothing provides it')
 
 
 def test_build_dir_that_cannot_be_written(tmp_path, world_dir):

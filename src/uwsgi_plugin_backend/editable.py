@@ -134,6 +134,12 @@ def rebuild(project: Path, build_dir: str | None) -> Path:
             f"(the cache moved or was cleared, or it was installed elsewhere); install it again: {reinstall}"
             + ("" if build_dir else ", or name its -C build-dir with --build-dir")
         ) from None
+    if remembered.get("project") != str(config.root):
+        raise BackendError(
+            f"the editable install of {config.package} in this environment is of {remembered.get('project')}, "
+            f"not {config.root}: rebuild that one, or install this one: {shlex.quote(sys.executable)} -m pip install -e "
+            f"{shlex.quote(str(project))}"
+        )
     settings = remembered["config_settings"]
     chosen = find_uwsgis(remembered["uwsgi"], [], config.root, setting_name="the editable install")
     cwd = os.getcwd()

@@ -250,6 +250,7 @@ def build_plugin_editable(wheel_directory: str, config_settings: ConfigSettings 
 
 def prepare_plugin_metadata(metadata_directory: str, config_settings: ConfigSettings | None) -> str:
     config = load_config(Path.cwd())
+    check_dynamic(config)
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(config, plugin_names(config, Path(tmp)))
     dist_info = skbuild().prepare_metadata_for_build_wheel(metadata_directory, skbuild_settings(config_settings))
