@@ -171,6 +171,9 @@ def test_sdist_leaves_out_what_is_not_source(git, tmp_path):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text("junk")
     (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (project / "notes.txt").write_text("the project's own exclude still applies")
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('\n[tool.scikit-build]\nsdist.exclude = ["notes.txt"]\n')
     if git:
         run(["git", "init", "-q", project])
         run(["git", "-C", project, "add", "hello.c", "uwsgiplugin.py", "pyproject.toml"])

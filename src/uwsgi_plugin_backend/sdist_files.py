@@ -15,7 +15,7 @@ import os
 import tarfile
 from pathlib import Path
 
-from .config import ConfigSettings, ProjectConfig, setting_values
+from .config import ConfigSettings, ProjectConfig, load_pyproject, setting_values
 from .errors import log
 
 ALWAYS_EXCLUDED = [
@@ -43,7 +43,10 @@ def not_source(config: ProjectConfig, config_settings: ConfigSettings | None) ->
         path = Path(build_dir).absolute()
         if path.is_relative_to(config.root.absolute()) and path != config.root.absolute():
             patterns.append(f"/{path.relative_to(config.root.absolute()).as_posix()}/")
-    return patterns
+    # Given as a config setting, this list replaces the project's own: keep those too.
+    own = load_pyproject(config.root).get("tool", {}).get("scikit-build", {}).get("sdist", {}).get("exclude", [])
+    given = [pattern for value in setting_values(config_settings, "sdist.exclude") for pattern in value.split(";")]
+    return [*own, *given, *patterns]
 
 
 def log_sdist_contents(sdist: Path) -> None:
