@@ -106,7 +106,7 @@ def test_no_matching_build_is_a_clear_error(tmp_path, pip_uwsgi, debian_uwsgi):
     site = unpack(the_wheel(tmp_path / "out"), tmp_path / "site")
     result = plugins_dir_for(site, debian_uwsgi, check=False)
     assert result.returncode == 1
-    assert result.stdout.startswith(f"error: uwsgi-plugin-hello has no build of its plugins for {debian_uwsgi}")
+    assert result.stdout.startswith(f"uwsgi-plugin-backend: error: uwsgi-plugin-hello has no build of its plugins for {debian_uwsgi}")
     assert "that uwsgi is uWSGI 2.0.21-debian +" in result.stdout
     assert ": uWSGI 2.0.31 +" in result.stdout  # the build it carries
     assert "pip install --no-binary uwsgi-plugin-hello --force-reinstall uwsgi-plugin-hello" in result.stdout

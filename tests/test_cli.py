@@ -46,7 +46,7 @@ def test_list_shows_installed_plugins(tool_venv):
 def test_args_load_plugin_even_with_spaces_in_paths(tool_venv, tmp_path):
     line = cli(tool_venv, "args").stdout.strip()
     words = shlex.split(line)  # what `uwsgi $(...)` under eval, or a shell, gets
-    assert words[0] == "--plugins-dir" and " " in words[1] and words[2:] == ["--plugin", "hello"]
+    assert words[0] == "--plugins-dir" and " " in words[1] and words[2:] == ["--need-plugin", "hello"]
     assert serve(tool_venv.uwsgi, words, tmp_path / "log", "Hello via args") == "Hello via args"
     # And through a real shell with eval, as the README shows it: the same words, spaces kept.
     command = shlex.quote(str(tool_venv.root / "bin" / "uwsgi-plugin-backend"))

@@ -117,7 +117,7 @@ def dependencies(dep_file):
     gcc escapes a space as "\\ " and "$" as "$$"; it escapes nothing else, so
     file names with quotes or other shell characters are taken as written.
     """
-    with open(dep_file) as f:
+    with open(dep_file, encoding=sys.getfilesystemencoding(), errors="surrogateescape") as f:  # names as the OS gave them
         text = f.read().replace("\\\n", " ")
     _, _, prerequisites = text.partition(": ")
     names, current, i = [], "", 0

@@ -30,15 +30,28 @@ build-backend = "uwsgi_plugin_backend"
 name = "{distribution}"
 version = "0.1.0"
 description = "The {name} uWSGI plugin"
+readme = "README.md"
 requires-python = ">=3.9"
 
 [project.entry-points."uwsgi.plugins"]
 {name} = "{package}:plugin_dir"
 """
 
+README_TEMPLATE = """\
+# {distribution}
+
+The `{name}` uWSGI plugin, built into a wheel by uwsgi-plugin-backend.
+
+```sh
+pip install {distribution}
+uwsgi --plugins-dir "$(python -m {package})" --need-plugin {name} ...
+```
+"""
+
 
 def _init(args: argparse.Namespace) -> int:
     from .plugin_build import plugin_name
+    from .settings import default_package
 
     directory = Path(args.directory)
     if not (directory / "uwsgiplugin.py").is_file():
@@ -48,11 +61,14 @@ def _init(args: argparse.Namespace) -> int:
         raise BackendError(f"{target} already exists; init writes a new one only (add the lines from the README to yours)")
     with tempfile.TemporaryDirectory() as tmp:
         name = plugin_name(directory.absolute(), Path(tmp), Path(tmp))
-    distribution = f"uwsgi-plugin-{name.replace('_', '-')}"
-    package = f"uwsgi_plugin_{name}"
+    distribution = f"uwsgi-plugin-{name.replace('_', '-')}".lower()
+    package = default_package(distribution)  # the package the build derives from the project name
     target.write_text(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
+    readme = directory / "README.md"
+    if not readme.exists():
+        readme.write_text(README_TEMPLATE.format(distribution=distribution, name=name, package=package))
     print(f"wrote {target}: distribution {distribution}, import package {package}, entry point {name}")
-    print(f"next: pip install {directory}   then: uwsgi --plugins-dir \"$(python -m {package})\" --plugin {name}")
+    print(f"next: pip install {directory}   then: uwsgi --plugins-dir \"$(python -m {package})\" --need-plugin {name}")
     return 0
 
 
@@ -125,7 +141,7 @@ def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 def _args(args: argparse.Namespace) -> int:
     words = []
     for directory, names in _grouped(_plugin_dirs(args)).items():
-        words += ["--plugins-dir", directory, "--plugin", ",".join(names)]
+        words += ["--plugins-dir", directory, "--need-plugin", ",".join(names)]
     print(" ".join(shlex.quote(word) for word in words))
     return 0
 
@@ -133,7 +149,7 @@ def _args(args: argparse.Namespace) -> int:
 def _ini(args: argparse.Namespace) -> int:
     lines = ["[uwsgi]"]
     for directory, names in _grouped(_plugin_dirs(args)).items():
-        lines += [f"plugins-dir = {directory}", f"plugin = {','.join(names)}"]
+        lines += [f"plugins-dir = {directory}", f"need-plugin = {','.join(names)}"]
     print("\n".join(lines))
     return 0
 
@@ -160,7 +176,11 @@ def _list(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     from .merge import merge_wheels
 
-    print(merge_wheels([Path(w) for w in args.wheels], Path(args.output)))
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise BackendError(f"-o {output} is an existing file; -o names the directory to write the merged wheel into "
+                           "(created if missing): pass a directory, e.g. -o dist")
+    print(merge_wheels([Path(w) for w in args.wheels], output))
     return 0
 
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
-from .errors import BackendError, log
+from .errors import BackendError, log, writable_directory
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .kit_cache import cache_root
 from .locking import locked
+from .runtime._uwsgi_plugin import CACHE_ENV
 from .settings import Settings, load_settings
 from .staging import staged_package
 from .uwsgi_builds import UwsgiBuild, compile_plugins
@@ -28,11 +32,38 @@ from .wheel import target_uwsgis, uwsgi_pins, write_wheel
 SETTINGS_FILE = "editable-settings.json"
 
 
+
+def target_environment() -> str | None:
+    """The environment an editable install goes into: pip runs the build hooks
+    with the interpreter it installs for (its isolated build only adds paths),
+    so sys.prefix is that environment, and `rebuild` run from it agrees. uv
+    builds in a throwaway environment and names no target: None."""
+    if os.environ.get("UV") and os.environ.get("VIRTUAL_ENV") == sys.prefix and "builds-v" in sys.prefix:
+        return None
+    return os.path.realpath(sys.prefix)
+
+
 def editable_root(config: Settings) -> Path:
+    """-C build-dir, else one directory per project and environment: two venvs
+    installing one checkout must not replace each other's builds."""
     if config.build_dir:
         return config.build_dir
-    digest = hashlib.sha256(str(config.root.resolve()).encode()).hexdigest()[:12]
+    environment = target_environment()
+    if environment is None:
+        log("the installing environment is unknown (uv builds elsewhere): its editable builds are shared with other "
+            "uv installs of this project; -C build-dir=PATH gives each environment its own")
+    identity = f"{config.root.resolve()}\0{environment or ''}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cache_root() / "editable" / f"{config.package}-{digest}"
+
+
+def installed_pointer(package: str) -> Path | None:
+    """The _editable.json of ``package`` installed in this environment, if any."""
+    for key in ("platlib", "purelib"):
+        pointer = Path(sysconfig.get_paths()[key]) / package / "_editable.json"
+        if pointer.is_file():
+            return pointer
+    return None
 
 
 def build_plugin_editable(settings: Settings, wheel_directory: Path) -> str:
@@ -49,7 +80,9 @@ def build_in_place(config: Settings, chosen: list[ChosenUwsgi]) -> tuple[list[Uw
     """Build the plugins into the editable build directory; return the builds and
     the directory the installed package reads them from."""
     root = editable_root(config)
-    root.mkdir(parents=True, exist_ok=True)
+    fix = ("name a writable one: pip install -e . -C build-dir=PATH" if config.build_dir else
+           f"set {CACHE_ENV} to a writable directory, or pass -C build-dir=PATH")
+    writable_directory(root, "the editable build directory", fix)
     with locked(root / ".lock", f"the editable build directory {root}"):
         return _build_in_place(config, chosen, root)
 
@@ -80,17 +113,41 @@ def _build_in_place(config: Settings, chosen: list[ChosenUwsgi], root: Path) -> 
     return builds, builds_dir
 
 
+def _installed_root(config: Settings) -> tuple[Path, str]:
+    """The build directory the editable install in this environment reads, and how it was found."""
+    pointer = installed_pointer(config.package)
+    if pointer is None:
+        return editable_root(config), f"no editable install of {config.package} in this environment ({sys.prefix})"
+    try:
+        builds_dir = Path(json.loads(pointer.read_text())["builds_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return editable_root(config), f"{pointer} is unreadable"
+    # builds_dir is ROOT/editable/uwsgi_builds (see _build_in_place).
+    return builds_dir.parent.parent, f"the editable install in this environment reads {builds_dir}"
+
+
 def rebuild(project: Path, build_dir: str | None) -> Path:
     """Build an editable install's plugins again, for the binaries it was installed for."""
     config = load_settings(project.resolve(), {"build-dir": build_dir} if build_dir else {})
-    root = editable_root(config)
+    if build_dir:
+        root, found = editable_root(config), f"--build-dir {build_dir}"
+    else:
+        root, found = _installed_root(config)
     try:
         remembered = json.loads((root / SETTINGS_FILE).read_text())
     except (OSError, ValueError):
+        reinstall = f"{shlex.quote(sys.executable)} -m pip install -e {shlex.quote(str(project))}"
         raise BackendError(
-            f"no editable install of {config.name} found (looked in {root}); install it first: pip install -e {project}"
+            f"cannot rebuild {config.name}: {found}, and {root} holds no editable build "
+            f"(the cache moved or was cleared, or it was installed elsewhere); install it again: {reinstall}"
             + ("" if build_dir else ", or name its -C build-dir with --build-dir")
         ) from None
+    if remembered.get("project") != str(config.root):
+        raise BackendError(
+            f"the editable install of {config.package} in this environment is of {remembered.get('project')}, "
+            f"not {config.root}: rebuild that one, or install this one: {shlex.quote(sys.executable)} -m pip install -e "
+            f"{shlex.quote(str(project))}"
+        )
     cwd = os.getcwd()
     os.chdir(config.root)  # relative -C paths were given from the project directory
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,6 +23,18 @@ def env_seconds(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         raise BackendError(f"${name}={os.environ[name]!r} is not a number of seconds") from None
+
+
+def writable_directory(path: Path, what: str, fix: str) -> Path:
+    """Make ``path`` and prove it writable (a probe file: access() is always true for root),
+    or fail with one message naming ``what`` it is for and the ``fix``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise BackendError(f"cannot write {what} {path}: {error.strerror or error}; {fix}") from None
+    return path
 
 
 def _colour(code: str, text: str) -> str:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import log
+from .errors import BackendError, log
 from .kit import UwsgiKit, extract_kit
 from .locking import locked
 from .runtime._uwsgi_plugin import cache_dir
@@ -27,7 +27,10 @@ FILES = ("uwsgi.h", "uwsgiconfig.py")
 
 def cache_root() -> Path:
     """Shared with the runtime module, which keeps its ABI keys there."""
-    return cache_dir()
+    try:
+        return cache_dir()
+    except NotADirectoryError as error:  # a relative $UWSGI_PLUGIN_BACKEND_CACHE_DIR
+        raise BackendError(str(error)) from None
 
 
 def binary_identity(binary: Path) -> str:

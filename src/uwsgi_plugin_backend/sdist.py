@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from .entry_points import check_entry_points
+from .sdist_files import log_sdist_contents, not_source
 from .settings import Settings
 from .skbuild import skbuild, skbuild_settings
 from .uwsgi_builds import first_kit_dir, plugin_names
@@ -17,7 +18,9 @@ def build_plugin_sdist(settings: Settings, sdist_directory: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
         check_entry_points(settings, plugin_names(settings, Path(tmp), first_kit_dir(settings, Path(tmp))))
         out = Path(tmp) / "out"
-        sdist_name: str = skbuild().build_sdist(str(out), skbuild_settings(settings))
+        skbuild_config = {**skbuild_settings(settings), "sdist.exclude": not_source(settings)}
+        sdist_name: str = skbuild().build_sdist(str(out), skbuild_config)
+        log_sdist_contents(out / sdist_name)
         place(out / sdist_name, sdist_directory)
     return sdist_name
 

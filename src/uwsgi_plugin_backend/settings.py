@@ -233,6 +233,20 @@ def skbuild_keys() -> tuple[set[str], set[str]]:
     return exact, prefixes
 
 
+def _check_dynamic(pyproject: dict[str, Any]) -> None:
+    """A dynamic version needs a provider; scikit-build-core would say so only
+    after every plugin is compiled, with a traceback."""
+    project = pyproject["project"]
+    if "version" not in project.get("dynamic", []) or "version" in project:
+        return
+    if "version" not in pyproject.get("tool", {}).get("scikit-build", {}).get("metadata", {}):
+        raise BackendError(
+            'pyproject.toml lists "version" in [project] dynamic, but nothing provides it; set version = "1.0.0" '
+            "in [project] (and drop it from dynamic), or name a provider:\n\n[tool.scikit-build.metadata.version]\n"
+            'provider = "scikit_build_core.metadata.regex"\ninput = "version.txt"\nregex = \'(?P<value>.+)\'\n'
+        )
+
+
 def default_package(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
@@ -266,6 +280,7 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
     project = pyproject.get("project")
     if not isinstance(project, dict) or not isinstance(project.get("name"), str):
         raise BackendError("pyproject.toml has no [project] table with a name; add [project] name = \"...\"")
+    _check_dynamic(pyproject)
     table = _check_table(pyproject.get("tool", {}).get("uwsgi-plugin", {}))
     values: dict[str, object] = {}
     origins: dict[str, str] = {}

@@ -141,8 +141,9 @@ def build_root(settings: Settings) -> Iterator[Path]:
     root = settings.build_dir
     try:
         root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()  # writable? (access() says yes to root on a read-only mount)
     except OSError as error:
-        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}") from None
+        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}; name a writable directory") from None
     # One build at a time in a build directory; others wait (see locking.py).
     with locked(root / ".lock", f"the build directory {root}"):
         log(f"build directory {root} (kept: unchanged objects are reused)")

@@ -124,10 +124,26 @@ def _ask(uwsgi: str, flag: str) -> bytes:
 
 
 def cache_dir() -> Path:
-    """The backend's cache: $UWSGI_PLUGIN_BACKEND_CACHE_DIR, else uwsgi-plugin-backend in the user's cache."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """The backend's cache, always an absolute path (a relative one would land in
+    whatever directory a build runs in, the project's own):
+    $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
+    (relative: ignored, as the XDG spec says), else ~/.cache, else, with no
+    usable home, a directory of this user's in the temporary directory.
+    Refusal is a NotADirectoryError: the runtime then works uncached, the backend stops."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        if not os.path.isabs(explicit):
+            raise NotADirectoryError(
+                f"$UWSGI_PLUGIN_BACKEND_CACHE_DIR={explicit!r} is a relative path; set an absolute one "
+                f"(for example {os.path.abspath(explicit)!r})"
+            )
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")  # stays "~" with HOME unset and no passwd entry
+        if not os.path.isabs(home):
+            return Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}"
+        base = os.path.join(home, ".cache")
     return Path(base) / "uwsgi-plugin-backend"
 
 
@@ -225,17 +241,37 @@ def plugin_dir(uwsgi: str | None = None) -> str:
     )
 
 
+def _ini_section(directory: str) -> str:
+    """A [uwsgi] section loading every plugin of the build in ``directory``; need-plugin
+    makes uwsgi stop when one cannot load instead of serving nothing."""
+    names = json.loads((Path(directory) / "build.json").read_text())["plugins"]
+    return f"[uwsgi]\nplugins-dir = {directory}\nneed-plugin = {','.join(names)}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    prog = f"python -m {__package__ or 'PACKAGE'}"
     parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__ or 'PACKAGE'}",
+        prog=prog,
         description="Print the directory holding this package's uWSGI plugins, for uwsgi --plugins-dir.",
     )
     parser.add_argument("--uwsgi", metavar="PATH", help="the uwsgi binary that will load the plugins "
                         f"(default: ${ENV_VAR}, the uwsgi beside this python, then PATH)")
+    parser.add_argument("--ini", action="store_true", help="print a [uwsgi] ini section (plugins-dir, need-plugin) "
+                        f"instead, for a uwsgi ini file's line: ini = exec://{prog} --ini")
     args = parser.parse_args(argv)
     try:
-        print(plugin_dir(args.uwsgi))
+        if EDITABLE_POINTER.exists():  # an unreadable build directory must not read as "no build"
+            os.listdir(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
+        directory = plugin_dir(args.uwsgi)
+        print(_ini_section(directory) if args.ini else directory)
     except NoMatchingBuild as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, KeyError) as error:
+        # An editable install's build directory (or this wheel's records) that cannot be read.
+        where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
+        fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
+               if EDITABLE_POINTER.exists() else f"reinstall it: pip install --force-reinstall {__package__}")
+        print(f"uwsgi-plugin-backend: error: cannot read this package's plugin builds ({where}); {fix}", file=sys.stderr)
         return 1
     return 0

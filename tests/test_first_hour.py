@@ -1,0 +1,75 @@
+"""A new user's first hour (issue 12): getting the backend before it is on
+PyPI as the README says, `init` output that publishes and installs, and
+scripts/test saying what it installs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SAMPLE, clean_env, make_venv, plugin_answer, run
+
+BIN = Path(sys.executable).parent
+
+
+def readme_block(marker: str) -> str:
+    [block] = [b for b in re.findall(r"^```sh\n(.*?)^```", (REPO / "README.md").read_text(), re.M | re.S) if marker in b]
+    return block
+
+
+@pytest.mark.slow
+def test_readme_way_to_get_the_backend_before_pypi(tmp_path, isolated_home):
+    """The README's wheelhouse recipe, run as written on a machine without the backend."""
+    block = readme_block("PIP_FIND_LINKS")
+    assert "path/to/uwsgi-plugin-backend" in block
+    user = make_venv(tmp_path / "fresh", "uwsgi")
+    project = tmp_path / "my plugin"
+    project.mkdir()
+    for name in ("hello.c", "uwsgiplugin.py", "pyproject.toml", "README.md", "LICENSE"):
+        (project / name).write_bytes((SAMPLE / name).read_bytes())
+    # Without the recipe, the isolated build cannot find the backend.
+    env = clean_env(PATH=f"{user.root / 'bin'}:{clean_env()['PATH']}", PIP_FIND_LINKS="", PIP_NO_INDEX="")
+    plain = run(["pip", "install", "."], cwd=project, env=env, check=False)
+    assert plain.returncode != 0 and "uwsgi-plugin-backend" in plain.stdout
+    script = "set -e\n" + block.replace("path/to/uwsgi-plugin-backend", shlex.quote(str(REPO)))
+    run(["bash", "-c", script], cwd=project, env=env)
+    assert list((isolated_home / "wheelhouse").glob("uwsgi_plugin_backend-*.whl"))
+    directory = run([user.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
+    assert plugin_answer(user.uwsgi, directory, "hello", 250, tmp_path / "uwsgi.log") == "Hello from a wheel"
+
+
+@pytest.mark.slow
+def test_init_project_publishes_and_installs(tmp_path, wheelhouse, debian_uwsgi):
+    """init with a capitalised NAME: the wheel has the package the entry point names,
+    twine check --strict passes on the sdist and wheel, and the plugin serves."""
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "uwsgiplugin.py").write_text((SAMPLE / "uwsgiplugin.py").read_text().replace("NAME = 'hello'", "NAME = 'Hello'"))
+    (plugin / "hello.c").write_text((SAMPLE / "hello.c").read_text().replace("hello_plugin =", "Hello_plugin ="))
+    said = run([BIN / "uwsgi-plugin-backend", "init", plugin], env=clean_env()).stdout
+    assert "import package uwsgi_plugin_hello, entry point Hello" in said
+    assert (plugin / "README.md").is_file()
+    env = clean_env(PIP_FIND_LINKS=str(wheelhouse), UWSGI_PLUGIN_BACKEND_UWSGI=str(debian_uwsgi))
+    run([sys.executable, "-m", "build", "--outdir", tmp_path / "dist", plugin], env=env)  # isolated, sdist then wheel
+    dist = sorted((tmp_path / "dist").iterdir())
+    assert len(dist) == 2
+    run([BIN / "twine", "check", "--strict", *dist])
+    user = make_venv(tmp_path / "user")
+    user.pip("install", "-q", *(p for p in dist if p.suffix == ".whl"))
+    directory = run([user.python, "-m", "uwsgi_plugin_hello", "--uwsgi", debian_uwsgi], env=clean_env()).stdout.strip()
+    assert (Path(directory) / "Hello_plugin.so").is_file()
+    entry = "from importlib.metadata import entry_points; print(entry_points(group='uwsgi.plugins')['Hello'].load()('%s'))"
+    assert run([user.python, "-c", entry % debian_uwsgi], env=clean_env()).stdout.strip() == directory
+    assert plugin_answer(debian_uwsgi, directory, "Hello", 250, tmp_path / "uwsgi.log") == "Hello from a wheel"
+
+
+def test_scripts_test_names_the_system_packages_first():
+    script = (REPO / "scripts" / "test").read_text()
+    [packages] = re.findall(r"^packages=\((.*)\)$", script, re.M)
+    result = run(["bash", REPO / "scripts" / "test", "--collect-only", "-q", "tests/test_first_hour.py"], env=clean_env())
+    first = result.stdout.splitlines()[0]
+    assert first == f"scripts/test: system packages the tests need: {packages}"
+    assert "already installed" in result.stdout.splitlines()[1] or "installing with apt-get" in result.stdout.splitlines()[1]
