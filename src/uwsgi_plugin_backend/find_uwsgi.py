@@ -1,6 +1,6 @@
 """Choose the uwsgi binary a plugin is built for, in the order DESIGN.md gives:
 ``-C uwsgi=PATH``, ``UWSGI_PLUGIN_BACKEND_UWSGI``, ``tool.uwsgi-plugin.uwsgi``,
-the uwsgi beside the interpreter running the build, then PATH."""
+the uwsgi installed with the user's Python, then PATH (the runtime module's search)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import TABLE
 from .errors import BackendError
 from .runtime._uwsgi_plugin import ENV_VAR
+from .runtime._uwsgi_plugin import find_default_uwsgi as runtime_find_default_uwsgi
 
 
 HOW_TO_NAME_ONE = (
@@ -45,23 +46,6 @@ def _resolve_named(name: str, base: Path, source: str) -> ChosenUwsgi:
     return ChosenUwsgi(Path(found), f"named by {source} ({name!r}), found on PATH")
 
 
-def interpreter_bin_dirs() -> list[Path]:
-    """Where a uwsgi installed with the running interpreter's pip lives.
-
-    Not resolved: a virtual environment's python is a symlink to the base one,
-    and it is the environment's own bin/ we want. VIRTUAL_ENV covers frontends
-    such as ``python -m build`` that run the backend in an environment of their own.
-    """
-    dirs = [Path(sys.executable).parent, Path(sys.prefix) / "bin"]
-    if os.environ.get("VIRTUAL_ENV"):
-        dirs.append(Path(os.environ["VIRTUAL_ENV"]) / "bin")
-    unique: list[Path] = []
-    for directory in dirs:
-        if directory not in unique:
-            unique.append(directory)
-    return unique
-
-
 def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_root: Path,
                 setting_name: str = "-C uwsgi") -> list[ChosenUwsgi]:
     """The uwsgi binaries to build for (several when named so), and why each was chosen."""
@@ -75,20 +59,13 @@ def find_uwsgis(setting_values: list[str], pyproject_values: list[str], project_
 
 
 def find_default_uwsgi() -> ChosenUwsgi:
-    """The uwsgi the user will run: beside the interpreter running the build, then on PATH."""
-    looked = []
-    for directory in interpreter_bin_dirs():
-        candidate = directory / "uwsgi"
-        looked.append(str(candidate))
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return ChosenUwsgi(candidate, f"installed beside the interpreter {sys.executable}")
-    found = shutil.which("uwsgi")
+    """The uwsgi the user will run, as the runtime module finds it (the one
+    installed with the user's Python, then PATH)."""
+    found = runtime_find_default_uwsgi()
     if found:
-        return ChosenUwsgi(Path(found), "found on PATH")
-    looked.append(f"PATH ({os.environ.get('PATH', '')})")
+        return ChosenUwsgi(found[0], found[1])
     raise BackendError(
-        "no uwsgi binary found to build the plugin for.\nLooked in:\n  "
-        + "\n  ".join(looked)
-        + "\n"
-        + HOW_TO_NAME_ONE
+        f"no uwsgi binary found to build the plugin for: none beside the interpreter {sys.executable}, "
+        "in a virtual environment that started this build, in the user scripts directory, "
+        f"or on PATH ({os.environ.get('PATH', '')})\n" + HOW_TO_NAME_ONE
     )

@@ -16,7 +16,7 @@ from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
 from .plugin_build import BuildOptions, BuiltPlugin, build_plugin
-from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
+from .pyuwsgi import REAL_PLUGIN_LINK_FLAGS, PyuwsgiModule, compile_loader, find_pyuwsgi_module, real_plugin_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +24,7 @@ class UwsgiBuild:
     kit: UwsgiKit
     plugins: list[BuiltPlugin]
     pyuwsgi: PyuwsgiModule | None
+    loaders: dict[str, Path] = dataclasses.field(default_factory=dict)  # NAME -> pyuwsgi loader
 
     def record(self, config: ProjectConfig) -> dict[str, object]:
         return {
@@ -42,7 +43,12 @@ class UwsgiBuild:
         target = builds_dir / self.kit.build_dir_name
         target.mkdir(parents=True)
         for plugin in self.plugins:
-            shutil.copyfile(plugin.shared_object, target / plugin.shared_object.name)
+            loader = self.loaders.get(plugin.name)
+            if loader is None:
+                shutil.copyfile(plugin.shared_object, target / plugin.shared_object.name)
+            else:  # uWSGI opens the loader, which opens the real plugin beside it
+                shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
+                shutil.copyfile(loader, target / plugin.shared_object.name)
         (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
 
 
@@ -63,7 +69,7 @@ def distinct_kits(chosen: list[ChosenUwsgi]) -> list[UwsgiKit]:
 def mismatch_fix(config: ProjectConfig) -> str:
     return (
         f"Use the build for this uwsgi: --plugins-dir \"$(python -m {config.package} --uwsgi /path/to/this/uwsgi)\", "
-        f"or build one: pip install --no-binary {config.name} --force-reinstall {config.name}"
+        f"or build one: uwsgi-plugin-backend build-missing {config.name}"
     )
 
 
@@ -76,10 +82,13 @@ def build_for(kit: UwsgiKit, config: ProjectConfig, names: list[str], options: B
         kit.write(kit_dir)
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
-        log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
+        log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin ships with a loader that finds the running pyuwsgi")
     plugins = []
+    loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        link_flags = pyuwsgi.link_flags(plugin_work / "link", "../../../link") if pyuwsgi else []
+        link_flags = REAL_PLUGIN_LINK_FLAGS if pyuwsgi else []
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
-    return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)
+        if pyuwsgi:
+            loaders[name] = compile_loader(name, plugin_work / "loader")
+    return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
