@@ -39,6 +39,7 @@ OPTIONS = (
     Option("uwsgi", list, "the uwsgi beside the build's interpreter, then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi=PATH` (may repeat) and `UWSGI_PLUGIN_BACKEND_UWSGI` take precedence.", one_or_more=True),
     Option("strip", bool, "`false`", "Strip debug information from the built plugins (`strip --strip-debug`); `-C strip=true` sets it for one build."),
     Option("allow-outside-sources", bool, "`false`", "Let `GCC_LIST` name files outside the plugin directory (`../common.c`, absolute paths); they are read where they are."),
+    Option("ship-sources", bool, "`true`", "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for."),
     Option("pin-uwsgi", bool, "`false`", "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`."),
 )
 
@@ -59,6 +60,7 @@ class ProjectConfig:
     strip: bool
     pin_uwsgi: bool
     allow_outside_sources: bool
+    ship_sources: bool = True
 
     @property
     def project(self) -> dict[str, Any]:
@@ -146,6 +148,7 @@ def load_config(root: Path) -> ProjectConfig:
         strip=table.get("strip", False),
         pin_uwsgi=table.get("pin-uwsgi", False),
         allow_outside_sources=table.get("allow-outside-sources", False),
+        ship_sources=table.get("ship-sources", True),
     )
 
 

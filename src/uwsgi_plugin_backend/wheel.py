@@ -217,6 +217,10 @@ def build_plugin_wheel(wheel_directory: str, config_settings: ConfigSettings | N
         builds = compile_plugins(config, config_settings, chosen, work, kept=bool(setting_values(config_settings, "build-dir")))
         for build in builds:
             build.stage(config, staging / BUILDS_DIR.name)
+        if config.ship_sources:
+            from .shipped_sources import stage_sources
+
+            stage_sources(config, staging, work)
         return write_wheel(config, config_settings, builds, staging, wheel_directory, pins)
 
 

@@ -224,12 +224,27 @@ def binary_abi(uwsgi: str) -> dict[str, str]:
     return entry
 
 
+def fallback_builds_dir(package_dir: Path = BUILDS_DIR.parent) -> Path:
+    """Where ``uwsgi-plugin-backend build-missing`` puts builds when the
+    installed package is not writable: the user cache, keyed by this install
+    (a reinstall writes a new runtime module, so it starts afresh)."""
+    try:
+        stat = os.stat(package_dir / "_uwsgi_plugin.py")
+        install = f"{package_dir.resolve()}\0{stat.st_ino}\0{stat.st_mtime_ns}"
+    except OSError:
+        install = str(package_dir)
+    return cache_dir() / "missing-builds" / f"{package_dir.name}-{hashlib.sha256(install.encode()).hexdigest()[:16]}"
+
+
 def builds() -> list[tuple[Path, dict]]:
-    """Every build this wheel carries: its directory and its record."""
+    """Every build this wheel carries, then those build-missing added: directory and record."""
     builds_dir = BUILDS_DIR
     if EDITABLE_POINTER.exists():
         builds_dir = Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
-    return [(record.parent, json.loads(record.read_text())) for record in sorted(builds_dir.glob("*/build.json"))]
+    found = []
+    for directory in (builds_dir, fallback_builds_dir()):
+        found += [(record.parent, json.loads(record.read_text())) for record in sorted(directory.glob("*/build.json"))]
+    return found
 
 
 def _is_venv_bin(directory: Path) -> bool:
@@ -282,22 +297,22 @@ def uwsgi_beside_interpreter() -> tuple[Path, str] | None:
     """
     here = Path(sys.executable)
     candidates: list[tuple[Path, str]] = [
-        (here.parent, f"beside the interpreter {here}"),
-        (Path(sys.prefix) / "bin", f"in the environment {sys.prefix} of the interpreter {here}"),
+        (here.parent, f"installed beside the interpreter {here}"),
+        (Path(sys.prefix) / "bin", f"installed in the environment {sys.prefix} of the interpreter {here}"),
     ]
     if os.environ.get("VIRTUAL_ENV"):
-        candidates.append((Path(os.environ["VIRTUAL_ENV"]) / "bin", "in the activated environment $VIRTUAL_ENV"))
+        candidates.append((Path(os.environ["VIRTUAL_ENV"]) / "bin", "installed in the activated environment $VIRTUAL_ENV"))
     for directory, why in candidates:
         if _is_venv_bin(directory) and _executable_uwsgi(directory):
             return directory / "uwsgi", why
     for program, command in _ancestor_programs():
         if _is_venv_bin(program.parent) and _executable_uwsgi(program.parent):
-            return program.parent / "uwsgi", f"beside {program}, the program that started this build ({command})"
+            return program.parent / "uwsgi", f"installed beside {program}, which started this process ({command})"
     user_scripts = _user_scripts_dir()
     if user_scripts and _executable_uwsgi(user_scripts):
-        return user_scripts / "uwsgi", f"in the user scripts directory {user_scripts} (pip install --user)"
+        return user_scripts / "uwsgi", f"installed in the user scripts directory {user_scripts} (pip install --user)"
     if _executable_uwsgi(here.parent):
-        return here.parent / "uwsgi", f"beside the interpreter {here}"
+        return here.parent / "uwsgi", f"installed beside the interpreter {here}"
     return None
 
 
@@ -357,7 +372,9 @@ def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
 def _sdist_route(distribution: str, binary: str) -> str:
     """The command that rebuilds this distribution from source for ``binary``:
     from the index, or from the local directory it was installed from."""
-    prefix = f"{ENV_VAR}={binary}"
+    import shlex  # late: only this error needs it
+
+    prefix = f"{ENV_VAR}={shlex.quote(binary)}"
     try:
         from importlib.metadata import distribution as find  # late: only this error needs it
 
@@ -369,13 +386,16 @@ def _sdist_route(distribution: str, binary: str) -> str:
 
         path = unquote(urlparse(direct["url"]).path)
         if direct["dir_info"].get("editable"):
-            return f"{prefix} pip install --no-cache-dir -e {path}"
-        return f"{prefix} pip install --force-reinstall --no-cache-dir {path}"
+            return f"{prefix} pip install --no-cache-dir -e {shlex.quote(path)}"
+        return f"{prefix} pip install --force-reinstall --no-cache-dir {shlex.quote(path)}"
     # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
     return f"{prefix} pip install --force-reinstall --no-binary {distribution} --no-cache-dir {distribution}"
 
 
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
+    """The "no build fits" message: build-missing first, then the route through the sdist."""
+    import shlex  # late: only this error needs it
+
     distribution = _distribution_name(carried)
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
     return (
@@ -383,7 +403,7 @@ def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path,
         f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"
         f"the installed wheel carries builds for:\n{listing}\n"
         "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries:\n"
-        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {binary}\n"
+        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}\n"
         "(pip install uwsgi-plugin-backend first, if the command is missing), or reinstall from source:\n"
         f"  {_sdist_route(distribution, binary)}"
     )
