@@ -357,7 +357,24 @@ def plugin_dir(uwsgi: str | None = None) -> str:
     for directory, record in carried:
         if record["abi_key"] == wanted["key"]:
             return str(directory)
+    if os.environ.get(BUILD_MISSING_ENV) == "1" and _build_missing(_distribution_name(carried), binary):
+        return plugin_dir(binary)
     raise NoMatchingBuild(no_build_fits(binary, wanted, carried))
+
+
+BUILD_MISSING_ENV = "UWSGI_PLUGIN_BACKEND_BUILD_MISSING"
+
+
+def _build_missing(distribution: str, binary: str) -> bool:
+    """With $UWSGI_PLUGIN_BACKEND_BUILD_MISSING=1: build on first use, when the backend is installed here."""
+    import importlib.util  # late: only this path needs it
+
+    if importlib.util.find_spec("uwsgi_plugin_backend") is None:
+        return False
+    env = {k: v for k, v in os.environ.items() if k != BUILD_MISSING_ENV}
+    result = subprocess.run([sys.executable, "-m", "uwsgi_plugin_backend", "build-missing", distribution, "--uwsgi", binary],
+                            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+    return result.returncode == 0
 
 
 def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
