@@ -185,3 +185,20 @@ def test_build_on_first_use_when_asked(pip_uwsgi_env, tmp_path):
     directory = run([pip_uwsgi_env.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip().splitlines()[-1]
     assert directory.startswith(str(site_packages(pip_uwsgi_env) / "uwsgi_plugin_hello" / "uwsgi_builds"))
     assert plugin_answer(pip_uwsgi_env.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["local directory", "editable"])
+def test_route_for_a_local_project_fits_how_it_was_installed(tmp_path, wheelhouse, debian_uwsgi, editable):
+    project = copy_project(SAMPLE, tmp_path / "project")
+    venv = make_venv(tmp_path / "venv", "pyuwsgi")
+    env = clean_env(PIP_FIND_LINKS=str(wheelhouse))
+    how = ["-e"] if editable else []
+    run([venv.python, "-m", "pip", "install", "-q", "-C", f"uwsgi={debian_uwsgi}", *how, project], env=env)
+    refused = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env, check=False)
+    assert refused.returncode == 1
+    [route] = [line.strip() for line in refused.stdout.splitlines() if "--no-cache-dir" in line]
+    expected = f"-e {project}" if editable else f"--force-reinstall --no-cache-dir {project}"
+    assert route.endswith(expected) and "--no-binary" not in route
+    run(["sh", "-c", route], env={**env, "PATH": f"{venv.root / 'bin'}:{env['PATH']}"})
+    directory = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip()
+    assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"

@@ -16,6 +16,8 @@ from .config import ProjectConfig
 from .plugin_build import copy_plugin_dir
 
 SOURCES_DIR = "_sources"
+# PEP 639's default license-files, which scikit-build-core also applies.
+DEFAULT_LICENSE_FILES = ("LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*")
 
 
 def stage_sources(config: ProjectConfig, package_staging: Path, build_root: Path) -> None:
@@ -28,5 +30,11 @@ def stage_sources(config: ProjectConfig, package_staging: Path, build_root: Path
         if destination.exists():  # inside a plugin directory already copied
             continue
         copy_plugin_dir(plugin_dir, destination, skip=build_root.resolve())
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "pyproject.toml").write_bytes((config.root / "pyproject.toml").read_bytes())
+        # An sdist's metadata is no source: a wheel built from the sdist carries what one built from the tree does.
+        (destination / "PKG-INFO").unlink(missing_ok=True)
+    # License files are in the dist-info already (check-wheel-contents W002: duplicates).
+    patterns = config.project.get("license-files")
+    for pattern in patterns if isinstance(patterns, list) else DEFAULT_LICENSE_FILES:
+        for path in target.glob(pattern):
+            if path.is_file():
+                path.unlink()
