@@ -83,17 +83,27 @@ def test_concurrent_runs_build_once(pip_uwsgi_env):
 
 
 def test_unwritable_package_builds_into_user_cache(pip_uwsgi_env, tmp_path, isolated_home):
-    builds = site_packages(pip_uwsgi_env) / "uwsgi_plugin_hello" / "uwsgi_builds"
+    """A read-only site-packages: as root, a read-only bind mount in a mount
+    namespace of the command's own (the machine's mounts are untouched)."""
+    site = site_packages(pip_uwsgi_env)
+    before = tree_digest(site)
+    command = [str(pip_uwsgi_env.root / "bin" / "uwsgi-plugin-backend"), "build-missing", DIST]
     if os.geteuid() == 0:
-        pytest.skip("root writes into read-only directories")  # pragma: no cover - CI runs as root; see the report
-    builds.chmod(0o555)
-    try:
-        assert build_missing(pip_uwsgi_env).returncode == 0
-        directory = run([pip_uwsgi_env.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
-        assert directory.startswith(str(isolated_home))
-        assert plugin_answer(pip_uwsgi_env.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"
-    finally:
-        builds.chmod(0o755)
+        quoted = shlex.quote(str(site))
+        command = ["unshare", "-m", "sh", "-c", f"mount --bind {quoted} {quoted} && "
+                   f"mount -o remount,ro,bind {quoted} && exec {shlex.join(command)}"]
+        result = run(command, env=clean_env())
+    else:
+        (site / "uwsgi_plugin_hello" / "uwsgi_builds").chmod(0o555)
+        try:
+            result = run(command, env=clean_env())
+        finally:
+            (site / "uwsgi_plugin_hello" / "uwsgi_builds").chmod(0o755)
+    assert "missing-builds" in result.stdout
+    assert tree_digest(site) == before
+    directory = run([pip_uwsgi_env.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
+    assert directory.startswith(str(isolated_home))
+    assert plugin_answer(pip_uwsgi_env.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"
 
 
 @pytest.mark.parametrize("break_it", ["no compiler", "missing header"])
