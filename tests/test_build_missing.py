@@ -14,8 +14,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import (SAMPLE, Venv, build_wheel, clean_env, copy_project, free_port, make_venv, plugin_answer, run,
-                      tree_digest)
+from conftest import (
+    SAMPLE,
+    Venv,
+    build_wheel,
+    clean_env,
+    copy_project,
+    free_port,
+    make_venv,
+    plugin_answer,
+    run,
+    tree_digest,
+)
 
 pytestmark = pytest.mark.slow
 DIST = "uwsgi-plugin-hello"
@@ -90,8 +100,8 @@ def test_unwritable_package_builds_into_user_cache(pip_uwsgi_env, tmp_path, isol
     command = [str(pip_uwsgi_env.root / "bin" / "uwsgi-plugin-backend"), "build-missing", DIST]
     if os.geteuid() == 0:
         quoted = shlex.quote(str(site))
-        command = ["unshare", "-m", "sh", "-c", f"mount --bind {quoted} {quoted} && "
-                   f"mount -o remount,ro,bind {quoted} && exec {shlex.join(command)}"]
+        command = ["unshare", "-m", "sh", "-c", (f"mount --bind {quoted} {quoted} && "
+                   f"mount -o remount,ro,bind {quoted} && exec {shlex.join(command)}")]
         result = run(command, env=clean_env())
     else:
         (site / "uwsgi_plugin_hello" / "uwsgi_builds").chmod(0o555)
@@ -159,13 +169,13 @@ def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
     assert refused.returncode == 1 and "has no build of its plugins" in refused.stdout
     # The old build, forced onto the new uwsgi, is refused by its guard: no crash.
     forced = subprocess.run([str(venv.uwsgi), "--plugins-dir", old, "--need-plugin", "hello", "--http-socket",
-                             f"127.0.0.1:{free_port()}", "--die-on-term"], env=env, capture_output=True, text=True, timeout=60)
+                             f"127.0.0.1:{free_port()}", "--die-on-term"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert forced.returncode > 0, forced
     assert "hello" in forced.stdout + forced.stderr
 
     route = [line.strip() for line in refused.stdout.splitlines() if "--no-binary" in line]
-    assert route == [f"UWSGI_PLUGIN_BACKEND_UWSGI={shlex.quote(str(venv.uwsgi))} pip install --force-reinstall "
-                     f"--no-binary {DIST} --no-cache-dir {DIST}"]
+    assert route == [(f"UWSGI_PLUGIN_BACKEND_UWSGI={shlex.quote(str(venv.uwsgi))} pip install --force-reinstall "
+                     f"--no-binary {DIST} --no-cache-dir {DIST}")]
     run(["sh", "-c", route[0]], env={**env, "PATH": f"{venv.root / 'bin'}:{env['PATH']}"})
     new = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip()
     assert plugin_answer(venv.uwsgi, new, "hello", 250, tmp_path / "new.log",

@@ -8,12 +8,19 @@ module the running process has loaded."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Venv, clean_env, copy_project, make_venv, plugin_answer, run
+from conftest import (
+    SAMPLE,
+    Venv,
+    clean_env,
+    copy_project,
+    make_venv,
+    plugin_answer,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -26,8 +26,16 @@ from pathlib import Path
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi
 from .locking import locked
-from .runtime._uwsgi_plugin import (BUILDS_DIR, EDITABLE_POINTER, ENV_VAR, CannotAsk, binary_abi, cache_dir,
-                                    fallback_builds_dir, find_default_uwsgi)
+from .runtime._uwsgi_plugin import (
+    BUILDS_DIR,
+    EDITABLE_POINTER,
+    ENV_VAR,
+    CannotAsk,
+    binary_abi,
+    cache_dir,
+    fallback_builds_dir,
+    find_default_uwsgi,
+)
 from .shipped_sources import SOURCES_DIR
 
 

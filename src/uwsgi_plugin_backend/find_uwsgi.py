@@ -15,7 +15,6 @@ from .errors import BackendError
 from .runtime._uwsgi_plugin import ENV_VAR
 from .runtime._uwsgi_plugin import find_default_uwsgi as runtime_find_default_uwsgi
 
-
 HOW_TO_NAME_ONE = (
     "Name the uwsgi to build for in one of three ways:\n"
     "  pip wheel . -C uwsgi=/path/to/uwsgi        (config setting; python -m build -C uwsgi=...)\n"

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from pathlib import Path
 
 from .errors import BackendError, env_seconds
-from .runtime._uwsgi_plugin import CannotAsk, abi_hash, abi_key, abi_summary, ask, tested_macros, uwsgi_env
+from .runtime._uwsgi_plugin import (
+    CannotAsk,
+    abi_hash,
+    abi_key,
+    abi_summary,
+    ask,
+    tested_macros,
+)
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
 
@@ -53,8 +61,10 @@ class UwsgiKit:
 
 
 def quiet_uwsgi_env() -> dict[str, str]:
-    """The environment to run a uwsgi or uwsgiconfig.py in (see runtime.uwsgi_env)."""
-    return uwsgi_env()
+    """The environment for uwsgiconfig.py: the build's own (its Python needs the
+    frontend's PYTHONPATH), without UWSGI_* variables. A uwsgi binary itself
+    runs with the runtime module's uwsgi_env()."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_")}
 
 
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"

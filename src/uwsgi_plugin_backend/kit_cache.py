@@ -18,10 +18,10 @@ import tempfile
 from pathlib import Path
 
 from .errors import BackendError, log
+from .kit import UwsgiKit, extract_kit
 from .locking import locked
 from .runtime._uwsgi_plugin import CannotAsk, cache_dir
 from .runtime._uwsgi_plugin import binary_identity as runtime_identity
-from .kit import UwsgiKit, extract_kit
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 

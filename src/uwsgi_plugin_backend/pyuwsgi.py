@@ -55,7 +55,7 @@ def compile_loader(name: str, work: Path) -> Path:
                f'-DLOADER_REAL_FILE="{real_plugin_name(name)}"', str(LOADER_SOURCE), "-o", str(loader),
                "-Wl,--no-as-needed", "-ldl"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, check=False)
     except OSError as error:
         raise BackendError(f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc or name one with $CC") from None
     if result.returncode != 0:
@@ -92,7 +92,7 @@ def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
         return None
     try:
         result = subprocess.run([*interpreter, "-c", FIND_MODULE], capture_output=True, text=True, timeout=60,
-                                env=uwsgi_env(), stdin=subprocess.DEVNULL)
+                                env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
     origin = result.stdout.strip()

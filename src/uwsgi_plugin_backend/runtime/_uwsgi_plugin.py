@@ -135,7 +135,7 @@ def ask(uwsgi: str, flag: str, timeout: float = 60) -> bytes:
     """What ``uwsgi flag`` prints (``--version``, ``--cflags``, ``--dot-h``, ``--config-py``)."""
     try:
         result = subprocess.run([uwsgi, flag], capture_output=True, env=uwsgi_env(), timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, check=False)
     except OSError as error:
         raise CannotAsk(f"cannot run {uwsgi} {flag}: {error.strerror}") from None
     except subprocess.TimeoutExpired:
@@ -373,14 +373,16 @@ def _build_missing(distribution: str, binary: str) -> bool:
         return False
     env = {k: v for k, v in os.environ.items() if k != BUILD_MISSING_ENV}
     result = subprocess.run([sys.executable, "-m", "uwsgi_plugin_backend", "build-missing", distribution, "--uwsgi", binary],
-                            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+                            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, check=False)
     return result.returncode == 0
 
 
 def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
     if carried:
         return carried[0][1]["distribution"]
-    from importlib.metadata import packages_distributions  # late: only this error needs it
+    from importlib.metadata import (
+        packages_distributions,  # late: only this error needs it
+    )
 
     names = packages_distributions().get(__package__ or "", [])
     return names[0] if names else (__package__ or "this distribution")
@@ -393,7 +395,9 @@ def _sdist_route(distribution: str, binary: str) -> str:
 
     prefix = f"{ENV_VAR}={shlex.quote(binary)}"
     try:
-        from importlib.metadata import distribution as find  # late: only this error needs it
+        from importlib.metadata import (
+            distribution as find,  # late: only this error needs it
+        )
 
         direct = json.loads(find(distribution).read_text("direct_url.json") or "null")
     except (ImportError, LookupError, ValueError, OSError):
