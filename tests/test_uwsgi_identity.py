@@ -93,3 +93,17 @@ def test_ancestor_venv_is_found_when_the_build_runs_in_an_environment_of_its_own
                             capture_output=True, text=True, env=env, check=True)
     assert str(pyuwsgi_venv.uwsgi) in result.stdout
     assert f"installed beside {pyuwsgi_venv.python}, which started this process" in result.stdout
+
+
+@pytest.mark.slow
+def test_pyuwsgi_script_is_identified_by_its_module(tmp_path):
+    """pip install -U pyuwsgi rewrites the module behind an identical console script: a fresh answer."""
+    from conftest import make_venv
+
+    venv = make_venv(tmp_path / "venv", "pyuwsgi==2.0.29")
+    before = runtime.binary_abi(str(venv.uwsgi))
+    script = venv.uwsgi.read_bytes()
+    venv.pip("install", "-q", "pyuwsgi==2.0.30.post1")
+    assert venv.uwsgi.read_bytes() == script
+    after = runtime.binary_abi(str(venv.uwsgi))
+    assert before["version"].startswith("2.0.29") and after["version"].startswith("2.0.30")

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 import subprocess
 from pathlib import Path
 
 from .errors import BackendError
 from .kit import UwsgiKit
-from .runtime._uwsgi_plugin import uwsgi_env
-
-FIND_MODULE = "import importlib.util as u; s = u.find_spec('pyuwsgi'); print(s.origin if s else '')"
+from .runtime._uwsgi_plugin import FIND_PYUWSGI, uwsgi_env
+from .runtime._uwsgi_plugin import script_interpreter as _interpreter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,25 +61,6 @@ def compile_loader(name: str, work: Path) -> Path:
     return loader
 
 
-# What pip writes instead of a shebang when the interpreter's path has spaces or is long:
-#   #!/bin/sh
-#   '''exec' "/path with spaces/bin/python" "$0" "$@"
-SH_EXEC = re.compile(r"^'''exec' (.+?) \"\$0\" \"\$@\"")
-
-
-def _interpreter(script: Path) -> list[str] | None:
-    """The interpreter a console script runs under, or None for a binary."""
-    with script.open("rb") as f:
-        first = f.readline(4096).decode(errors="replace").strip()
-        second = f.readline(4096).decode(errors="replace").strip()
-    if not first.startswith("#!"):
-        return None
-    match = SH_EXEC.match(second)
-    if first == "#!/bin/sh" and match:
-        return shlex.split(match.group(1))
-    return shlex.split(first[2:]) or None
-
-
 def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     """The pyuwsgi extension module behind ``kit``'s binary, if it is pyuwsgi's
     console script (a uWSGI built as a shared library)."""
@@ -91,7 +70,7 @@ def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     if interpreter is None:
         return None
     try:
-        result = subprocess.run([*interpreter, "-c", FIND_MODULE], capture_output=True, text=True, timeout=60,
+        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=60,
                                 env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
