@@ -131,7 +131,9 @@ def build_missing(distribution: str, uwsgi: str | None) -> Path:
     if found:
         log(f"{dist.name} already has a build for {target.path} (ABI key {key}) in {found}")
         return found
-    in_package = _writable(package_dir / BUILDS_DIR.name) and _record_file(dist) is not None
+    record = _record_file(dist)
+    # Into the package only when its RECORD can list the build too (so pip uninstall removes it).
+    in_package = record is not None and _writable(package_dir / BUILDS_DIR.name) and _writable(record.parent)
     destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
     lock = cache_dir() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
     with locked(lock, f"the builds of {dist.name}"):

@@ -63,8 +63,11 @@ def find_default_uwsgi() -> ChosenUwsgi:
     found = runtime_find_default_uwsgi()
     if found:
         return ChosenUwsgi(found[0], found[1])
+    looked = [str(Path(sys.executable).parent / "uwsgi"), str(Path(sys.prefix) / "bin" / "uwsgi")]
+    if os.environ.get("VIRTUAL_ENV"):
+        looked.append(str(Path(os.environ["VIRTUAL_ENV"]) / "bin" / "uwsgi"))
+    looked += ["bin/uwsgi of a virtual environment whose program started this build",
+               "the user scripts directory (pip install --user)", f"PATH ({os.environ.get('PATH', '')})"]
     raise BackendError(
-        f"no uwsgi binary found to build the plugin for: none beside the interpreter {sys.executable}, "
-        "in a virtual environment that started this build, in the user scripts directory, "
-        f"or on PATH ({os.environ.get('PATH', '')})\n" + HOW_TO_NAME_ONE
+        "no uwsgi binary found to build the plugin for.\nLooked in:\n  " + "\n  ".join(dict.fromkeys(looked)) + "\n" + HOW_TO_NAME_ONE
     )

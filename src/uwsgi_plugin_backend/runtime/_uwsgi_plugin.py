@@ -168,14 +168,14 @@ def script_interpreter(script: Path) -> list[str] | None:
     return shlex.split(first[2:]) or None
 
 
-def _pyuwsgi_module(script: Path, text: bytes) -> str | None:
+def _pyuwsgi_module(script: Path, text: bytes, timeout: float) -> str | None:
     """The pyuwsgi extension module a pyuwsgi console script runs, found by its
     interpreter without starting uWSGI (tens of ms instead of hundreds)."""
     interpreter = script_interpreter(script) if b"pyuwsgi" in text else None
     if not interpreter:
         return None
     try:
-        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=60,
+        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=timeout,
                                 env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -183,7 +183,7 @@ def _pyuwsgi_module(script: Path, text: bytes) -> str | None:
     return origin if result.returncode == 0 and os.path.isfile(origin) else None
 
 
-def binary_identity(uwsgi: str) -> str:
+def binary_identity(uwsgi: str, timeout: float = 60) -> str:
     """What the binary is, cheaply: the SHA-256 of a compiled binary's bytes
     (a few ms), so a replaced binary with equal size and mtime is new. A script
     runs something that can change behind it: pyuwsgi's console script is
@@ -201,13 +201,13 @@ def binary_identity(uwsgi: str) -> str:
     try:
         data = add_file(path)
         if data[:2] == b"#!":
-            module = _pyuwsgi_module(Path(path), data)
+            module = _pyuwsgi_module(Path(path), data, timeout)
             if module:
                 digest.update(module.encode() + b"\0")
                 add_file(module)
             else:
                 for flag in ("--version", "--cflags"):
-                    digest.update(b"\0" + ask(path, flag))
+                    digest.update(b"\0" + ask(path, flag, timeout))
     except OSError as error:
         raise CannotAsk(f"cannot read {uwsgi}: {error.strerror}") from None
     return digest.hexdigest()[:32]
