@@ -44,7 +44,7 @@ def with_missing_header(project: Path) -> None:
 
 
 CASES = {
-    "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: allow-outside-sources, package, pin-uwsgi, plugins, strip, uwsgi"),
+    "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: allow-outside-sources, package, pin-uwsgi, plugins, ship-sources, strip, uwsgi"),
     "wrong type": (with_table('plugins = "."'), r"tool.uwsgi-plugin.plugins must be a list of strings, got '\.' \(a string\)"),
     "missing entry point": (without_entry_point, r'declares no \'uwsgi.plugins\' entry point for the plugin\(s\) hello.*\[project.entry-points."uwsgi.plugins"\]\nhello = "uwsgi_plugin_hello:plugin_dir"'),
     "no uwsgiplugin.py": (without_uwsgiplugin, r"has no uwsgiplugin.py"),

@@ -7,6 +7,7 @@
     ini [NAME ...]      the same as a [uwsgi] ini snippet
     merge WHEEL ... -o DIR   join wheels built for different uWSGI builds
     rebuild [DIR]       rebuild the plugins of an editable install (pip install -e)
+    build-missing DIST [--uwsgi PATH]   build an installed wheel's plugins for a uwsgi it has no build for
 """
 
 from __future__ import annotations
@@ -191,6 +192,13 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_missing(args: argparse.Namespace) -> int:
+    from .build_missing import build_missing
+
+    print(build_missing(args.distribution, args.uwsgi))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="uwsgi-plugin-backend",
@@ -222,6 +230,12 @@ def parser() -> argparse.ArgumentParser:
     sub = command("rebuild", _rebuild, "rebuild the plugins of an editable install (pip install -e) after a source change")
     sub.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the project directory (default: .)")
     sub.add_argument("--build-dir", metavar="PATH", help="the -C build-dir the editable install was made with, if any")
+    sub = command("build-missing", _build_missing,
+                  "build an installed plugin wheel's plugins, from the sources it carries, for a uwsgi it has no build for",
+                  "Build the plugins of an installed wheel for a uwsgi it carries no build for, from the sources "
+                  "the wheel carries (no index, no network, no reinstall), where plugin_dir() finds them.")
+    sub.add_argument("distribution", metavar="DIST", help="the installed distribution (e.g. uwsgi-plugin-hello)")
+    sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi to build for (default: the one beside this python, then PATH)")
     return main
 
 

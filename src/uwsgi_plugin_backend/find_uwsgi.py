@@ -1,7 +1,7 @@
 """Choose the uwsgi binary a plugin is built for: the ones the settings name
 (``-C uwsgi``, ``UWSGI_PLUGIN_BACKEND_UWSGI``, ``tool.uwsgi-plugin.uwsgi``:
-settings.py resolves which), else the uwsgi beside the interpreter running
-the build, then PATH."""
+settings.py resolves which), else the uwsgi installed with the user's Python,
+then PATH (the runtime module's search, the same at run time)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import BackendError
 from .runtime._uwsgi_plugin import ENV_VAR
+from .runtime._uwsgi_plugin import find_default_uwsgi as runtime_find_default_uwsgi
 from .settings import TABLE
 
 HOW_TO_NAME_ONE = (
@@ -46,23 +47,6 @@ def _resolve_named(name: str, base: Path, source: str) -> ChosenUwsgi:
     return ChosenUwsgi(Path(found), f"named by {source} ({name!r}), found on PATH")
 
 
-def interpreter_bin_dirs() -> list[Path]:
-    """Where a uwsgi installed with the running interpreter's pip lives.
-
-    Not resolved: a virtual environment's python is a symlink to the base one,
-    and it is the environment's own bin/ we want. VIRTUAL_ENV covers frontends
-    such as ``python -m build`` that run the backend in an environment of their own.
-    """
-    dirs = [Path(sys.executable).parent, Path(sys.prefix) / "bin"]
-    if os.environ.get("VIRTUAL_ENV"):
-        dirs.append(Path(os.environ["VIRTUAL_ENV"]) / "bin")
-    unique: list[Path] = []
-    for directory in dirs:
-        if directory not in unique:
-            unique.append(directory)
-    return unique
-
-
 def find_uwsgis(names: Sequence[str], origin: str, base: Path) -> list[ChosenUwsgi]:
     """The uwsgi binaries to build for: those ``names`` (given by ``origin``,
     relative to ``base``), else the default one; and why each was chosen."""
@@ -72,20 +56,16 @@ def find_uwsgis(names: Sequence[str], origin: str, base: Path) -> list[ChosenUws
 
 
 def find_default_uwsgi() -> ChosenUwsgi:
-    """The uwsgi the user will run: beside the interpreter running the build, then on PATH."""
-    looked = []
-    for directory in interpreter_bin_dirs():
-        candidate = directory / "uwsgi"
-        looked.append(str(candidate))
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return ChosenUwsgi(candidate, f"installed beside the interpreter {sys.executable}")
-    found = shutil.which("uwsgi")
+    """The uwsgi the user will run, as the runtime module finds it (the one
+    installed with the user's Python, then PATH)."""
+    found = runtime_find_default_uwsgi()
     if found:
-        return ChosenUwsgi(Path(found), "found on PATH")
-    looked.append(f"PATH ({os.environ.get('PATH', '')})")
+        return ChosenUwsgi(found[0], found[1])
+    looked = [str(Path(sys.executable).parent / "uwsgi"), str(Path(sys.prefix) / "bin" / "uwsgi")]
+    if os.environ.get("VIRTUAL_ENV"):
+        looked.append(str(Path(os.environ["VIRTUAL_ENV"]) / "bin" / "uwsgi"))
+    looked += ["bin/uwsgi of a virtual environment whose program started this build",
+               "the user scripts directory (pip install --user)", f"PATH ({os.environ.get('PATH', '')})"]
     raise BackendError(
-        "no uwsgi binary found to build the plugin for.\nLooked in:\n  "
-        + "\n  ".join(looked)
-        + "\n"
-        + HOW_TO_NAME_ONE
+        "no uwsgi binary found to build the plugin for.\nLooked in:\n  " + "\n  ".join(dict.fromkeys(looked)) + "\n" + HOW_TO_NAME_ONE
     )

@@ -7,11 +7,17 @@ import dataclasses
 import functools
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from .errors import BackendError, env_seconds
-from .runtime._uwsgi_plugin import abi_hash, abi_key, abi_summary, tested_macros
+from .runtime._uwsgi_plugin import (
+    CannotAsk,
+    abi_hash,
+    abi_key,
+    abi_summary,
+    ask,
+    tested_macros,
+)
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
 # Compiler options whose argument is the next word: conda's toolchains write `-isystem /path`.
@@ -58,7 +64,9 @@ class UwsgiKit:
 
 
 def quiet_uwsgi_env() -> dict[str, str]:
-    """The environment without UWSGI_* variables, which uwsgi reads as options."""
+    """The environment for uwsgiconfig.py: the build's own (its Python needs the
+    frontend's PYTHONPATH), without UWSGI_* variables. A uwsgi binary itself
+    runs with the runtime module's uwsgi_env()."""
     return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_")}
 
 
@@ -66,29 +74,11 @@ TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
 
 
 def _ask(binary: Path, flag: str) -> bytes:
-    timeout = env_seconds(TIMEOUT_ENV, 60)
+    """The runtime module's ask(), with the backend's time limit and advice."""
     try:
-        result = subprocess.run(
-            [str(binary), flag],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=quiet_uwsgi_env(),
-            timeout=timeout,
-        )
-    except OSError as error:
-        raise BackendError(f"cannot run {binary} {flag}: {error.strerror}") from None
-    except subprocess.TimeoutExpired:
-        raise BackendError(
-            f"{binary} {flag} did not answer within {timeout:g} s; is it really a uwsgi binary? "
-            f"(${TIMEOUT_ENV} sets the limit)"
-        ) from None
-    if result.returncode != 0:
-        stderr = result.stderr.decode(errors="replace").strip()
-        raise BackendError(
-            f"{binary} {flag} failed with exit status {result.returncode}: {stderr or 'no output'}; "
-            "name a working uwsgi binary (-C uwsgi=PATH)"
-        )
-    return result.stdout
+        return ask(str(binary), flag, env_seconds(TIMEOUT_ENV, 60))
+    except CannotAsk as error:
+        raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
 
 
 def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:

@@ -1,5 +1,5 @@
-"""The kit read from a uwsgi binary, cached by the binary's identity (path,
-size, mtime, inode), so a rebuild runs the binary not at all.
+"""The kit read from a uwsgi binary, cached by what the binary is (its bytes;
+a script's answers to --version and --cflags), so a rebuild asks little or nothing.
 
 An entry is a directory holding uwsgi.h, uwsgiconfig.py and kit.json (the
 version, the CFLAGS and the sha256 of both files). It is written aside and
@@ -17,10 +17,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import BackendError, log
-from .kit import UwsgiKit, extract_kit
+from .errors import BackendError, env_seconds, log
+from .kit import TIMEOUT_ENV, UwsgiKit, extract_kit
 from .locking import locked
-from .runtime._uwsgi_plugin import cache_dir
+from .runtime._uwsgi_plugin import CannotAsk, cache_dir
+from .runtime._uwsgi_plugin import binary_identity as runtime_identity
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
@@ -34,10 +35,11 @@ def cache_root() -> Path:
 
 
 def binary_identity(binary: Path) -> str:
-    real = binary.resolve()
-    stat = real.stat()
-    text = "\0".join([str(real), str(stat.st_size), str(stat.st_mtime_ns), str(stat.st_ino)])
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    """What the binary is (the runtime module's identity: its bytes, or a script's answers)."""
+    try:
+        return runtime_identity(str(binary), env_seconds(TIMEOUT_ENV, 60))
+    except CannotAsk as error:
+        raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
 
 
 def _sha256(data: bytes) -> str:

@@ -1,22 +1,20 @@
 """Building for pyuwsgi: uWSGI as a Python extension module, whose symbols
-Python loads privately (RTLD_LOCAL). A plugin for it links against that
-module, found beside itself once installed, so the loader resolves uWSGI's
-symbols from the copy the pyuwsgi process already has."""
+Python loads privately (RTLD_LOCAL) and which has no SONAME to link against.
+A pyuwsgi build ships a small loader as ``<NAME>_plugin.so`` and the real
+plugin beside it; the loader finds the pyuwsgi module the running process
+has loaded, wherever it is installed (guard/pyuwsgi_loader.c)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 import subprocess
 from pathlib import Path
 
 from .errors import BackendError
 from .kit import UwsgiKit
-
-FIND_MODULE = "import importlib.util as u; s = u.find_spec('pyuwsgi'); print(s.origin if s else '')"
-# Installed plugins live in site-packages/<package>/uwsgi_builds/<build>/; pyuwsgi's module in site-packages/.
-RPATH_TO_SITE_PACKAGES = "$ORIGIN/../../.."
+from .runtime._uwsgi_plugin import FIND_PYUWSGI, uwsgi_env
+from .runtime._uwsgi_plugin import script_interpreter as _interpreter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,31 +29,36 @@ class PyuwsgiModule:
             raise BackendError(f"cannot tell the Python version of {self.path.name}; pyuwsgi builds need a CPython module")
         return f"cp{match.group(1)}"
 
-    def link_flags(self, link_dir: Path, link_dir_relative: str) -> list[str]:
-        """Flags for uwsgiconfig.py's LDFLAGS (split on white space, joined into a shell line)."""
-        link_dir.mkdir(parents=True, exist_ok=True)
-        (link_dir / self.path.name).unlink(missing_ok=True)
-        (link_dir / self.path.name).symlink_to(self.path)
-        return [f"-L{link_dir_relative}", f"-l:{self.path.name}", f"'-Wl,-rpath,{RPATH_TO_SITE_PACKAGES}'"]
 
 
-# What pip writes instead of a shebang when the interpreter's path has spaces or is long:
-#   #!/bin/sh
-#   '''exec' "/path with spaces/bin/python" "$0" "$@"
-SH_EXEC = re.compile(r"^'''exec' (.+?) \"\$0\" \"\$@\"")
+# The real plugin binds its own symbols to itself: the loader exports a copy of
+# the plugin struct under the same name, and the load-time guard must clear
+# the real one, not that copy.
+REAL_PLUGIN_LINK_FLAGS = ["-Wl,-Bsymbolic"]
+LOADER_SOURCE = Path(__file__).parent / "guard" / "pyuwsgi_loader.c"
 
 
-def _interpreter(script: Path) -> list[str] | None:
-    """The interpreter a console script runs under, or None for a binary."""
-    with script.open("rb") as f:
-        first = f.readline(4096).decode(errors="replace").strip()
-        second = f.readline(4096).decode(errors="replace").strip()
-    if not first.startswith("#!"):
-        return None
-    match = SH_EXEC.match(second)
-    if first == "#!/bin/sh" and match:
-        return shlex.split(match.group(1))
-    return shlex.split(first[2:]) or None
+def real_plugin_name(name: str) -> str:
+    """What the real plugin is called beside its loader (uWSGI never loads it by this name)."""
+    return f"{name}_plugin.real.so"
+
+
+def compile_loader(name: str, work: Path) -> Path:
+    """Compile the loader that uWSGI opens as ``<name>_plugin.so`` (see guard/pyuwsgi_loader.c)."""
+    from .load_guard import compiler
+
+    work.mkdir(parents=True, exist_ok=True)
+    loader = work / f"{name}_plugin.so"
+    command = [*compiler(), "-shared", "-fPIC", "-O2", f"-DLOADER_SYMBOL={name}_plugin",
+               f'-DLOADER_REAL_FILE="{real_plugin_name(name)}"', str(LOADER_SOURCE), "-o", str(loader),
+               "-Wl,--no-as-needed", "-ldl"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, check=False)
+    except OSError as error:
+        raise BackendError(f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc or name one with $CC") from None
+    if result.returncode != 0:
+        raise BackendError(f"compiling the pyuwsgi loader of {name} failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}")
+    return loader
 
 
 def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
@@ -67,7 +70,8 @@ def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     if interpreter is None:
         return None
     try:
-        result = subprocess.run([*interpreter, "-c", FIND_MODULE], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=60,
+                                env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
     origin = result.stdout.strip()

@@ -59,6 +59,7 @@ OPTIONS = (
     Option("uwsgi", list, "the uwsgi beside the build's interpreter (or the one that started the build), then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml there, else to the current directory) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi` may repeat.", pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True),
     Option("strip", bool, "`false`", "Strip debug information from the built plugins (`strip --strip-debug`).", pyproject=True, config="strip"),
     Option("allow-outside-sources", bool, "`false`", "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
+    Option("ship-sources", bool, "`true`", "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
     Option("pin-uwsgi", bool, "`false`", "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
     Option("jobs", int, "the usable cores", "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
     Option("build-dir", str, "a temporary directory (editable installs: one per project in the cache)", "A build directory kept between builds: unchanged objects are reused.", config="build-dir"),
@@ -87,6 +88,7 @@ class Settings:
     strip: bool
     allow_outside_sources: bool
     pin_uwsgi: bool
+    ship_sources: bool
     jobs: int
     build_dir: Path | None
     verbose: bool
@@ -305,6 +307,7 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
         strip=bool(values["strip"]),
         allow_outside_sources=bool(values["allow-outside-sources"]),
         pin_uwsgi=bool(values["pin-uwsgi"]),
+        ship_sources=values["ship-sources"] is not False,
         jobs=values["jobs"] or _usable_cores(),  # type: ignore[arg-type]
         build_dir=Path(build_dir).absolute() if isinstance(build_dir, str) else None,
         verbose=bool(values["verbose"]),

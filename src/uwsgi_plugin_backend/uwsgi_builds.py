@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,8 +20,8 @@ from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
 from .locking import locked
-from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_copy_path, plugin_name
-from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
+from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_name
+from .pyuwsgi import REAL_PLUGIN_LINK_FLAGS, PyuwsgiModule, compile_loader, find_pyuwsgi_module, real_plugin_name
 from .settings import Settings
 
 
@@ -31,6 +30,7 @@ class UwsgiBuild:
     kit: UwsgiKit
     plugins: list[BuiltPlugin]
     pyuwsgi: PyuwsgiModule | None
+    loaders: dict[str, Path] = dataclasses.field(default_factory=dict)  # NAME -> pyuwsgi loader
 
     def record(self, config: Settings) -> dict[str, object]:
         return {
@@ -49,7 +49,12 @@ class UwsgiBuild:
         target = builds_dir / self.kit.build_dir_name
         target.mkdir(parents=True)
         for plugin in self.plugins:
-            shutil.copyfile(plugin.shared_object, target / plugin.shared_object.name)
+            loader = self.loaders.get(plugin.name)
+            if loader is None:
+                shutil.copyfile(plugin.shared_object, target / plugin.shared_object.name)
+            else:  # uWSGI opens the loader, which opens the real plugin beside it
+                shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
+                shutil.copyfile(loader, target / plugin.shared_object.name)
         (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
 
 
@@ -70,7 +75,7 @@ def distinct_kits(chosen: list[ChosenUwsgi]) -> list[UwsgiKit]:
 def mismatch_fix(config: Settings) -> str:
     return (
         f"Use the build for this uwsgi: --plugins-dir \"$(python -m {config.package} --uwsgi /path/to/this/uwsgi)\", "
-        f"or build one: pip install --no-binary {config.name} --force-reinstall {config.name}"
+        f"or build one: uwsgi-plugin-backend build-missing {config.name}"
     )
 
 
@@ -87,18 +92,18 @@ def build_for(kit: UwsgiKit, config: Settings, names: list[str], options: BuildO
     """Build every plugin of the project for ``kit``'s uwsgi in <build dir>/<its ABI directory>."""
     work = options.root / kit.build_dir_name
     kit_dir = kit_directory(kit, work)
-    project = options.project or config.root.resolve()
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
-        log(f"  a pyuwsgi build: the plugins link against {pyuwsgi.path}")
+        log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin ships with a loader that finds the running pyuwsgi")
     plugins = []
+    loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        # Relative to the plugin's copy, where uwsgiconfig.py runs: no spaces reach its shell line.
-        relative_link = os.path.relpath(plugin_work / "link", plugin_copy_path(project, source, plugin_work))
-        link_flags = pyuwsgi.link_flags(plugin_work / "link", relative_link) if pyuwsgi else []
+        link_flags = REAL_PLUGIN_LINK_FLAGS if pyuwsgi else []
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
-    return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi)
+        if pyuwsgi:
+            loaders[name] = compile_loader(name, plugin_work / "loader")
+    return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
 
 
 def plugin_names(settings: Settings, work: Path, kit_dir: Callable[[], Path | None]) -> list[str]:

@@ -76,5 +76,9 @@ def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
         builds = compile_plugins(settings, chosen, work, kept=settings.build_dir is not None)
         for build in builds:
             build.stage(settings, staging / BUILDS_DIR.name)
+        if settings.ship_sources:
+            from .shipped_sources import stage_sources
+
+            stage_sources(settings, staging, work)
         imports.join()
         return write_wheel(settings, builds, staging, wheel_directory, pins)

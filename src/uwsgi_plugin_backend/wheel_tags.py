@@ -13,7 +13,8 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
 
     modules = {build.pyuwsgi for build in builds if build.pyuwsgi}
     choice = choose_platform(
-        [plugin.shared_object for build in builds for plugin in build.plugins],
+        [plugin.shared_object for build in builds for plugin in build.plugins]
+        + [loader for build in builds for loader in build.loaders.values()],
         provided={module.path.name for module in modules},
     )
     if choice.is_portable:

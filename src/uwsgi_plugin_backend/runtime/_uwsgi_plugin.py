@@ -25,6 +25,7 @@ uwsgi_get_cflags().
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -110,17 +111,107 @@ def abi_summary(version: str, cflags: str, dot_h: bytes) -> str:
     return " ".join([f"uWSGI {version}", *plus, *minus])
 
 
-def _ask(uwsgi: str, flag: str) -> bytes:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
+# Variables that steer a Python interpreter. A frontend's build environment
+# sets some (pip: PYTHONPATH, PYTHONNOUSERSITE); a uwsgi that is a Python
+# script (pyuwsgi's console script, a wrapper) run with them cannot import itself.
+PYTHON_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONSAFEPATH", "PYTHONSTARTUP",
+              "PYTHONEXECUTABLE", "PYTHONPLATLIBDIR", "PYTHONINSPECT", "PYTHONDEVMODE", "PYTHONWARNINGS",
+              "__PYVENV_LAUNCHER__")
+
+
+def uwsgi_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment to run a uwsgi in: no UWSGI_* (uwsgi reads them as
+    options) and none of the variables with which a frontend steers the
+    build's Python. PYTHONUSERBASE stays: it is the user's, and says where a
+    ``pip install --user`` put pyuwsgi."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not k.startswith("UWSGI_") and k not in PYTHON_ENV}
+
+
+class CannotAsk(NoMatchingBuild):
+    """A uwsgi binary did not answer a question about its build."""
+
+
+def ask(uwsgi: str, flag: str, timeout: float = 60) -> bytes:
+    """What ``uwsgi flag`` prints (``--version``, ``--cflags``, ``--dot-h``, ``--config-py``)."""
     try:
-        result = subprocess.run([uwsgi, flag], capture_output=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        result = subprocess.run([uwsgi, flag], capture_output=True, env=uwsgi_env(), timeout=timeout,
+                                stdin=subprocess.DEVNULL, check=False)
     except OSError as error:
-        raise NoMatchingBuild(f"cannot run {uwsgi}: {error.strerror}") from None
+        raise CannotAsk(f"cannot run {uwsgi} {flag}: {error.strerror}") from None
     except subprocess.TimeoutExpired:
-        raise NoMatchingBuild(f"{uwsgi} {flag} did not answer within 60 s") from None
+        raise CannotAsk(f"{uwsgi} {flag} did not answer within {timeout:g} s; is it really a uwsgi binary?") from None
     if result.returncode != 0:
-        raise NoMatchingBuild(f"{uwsgi} {flag} failed: {result.stderr.decode(errors='replace').strip()}")
+        stderr = result.stderr.decode(errors="replace").strip()
+        raise CannotAsk(f"{uwsgi} {flag} failed with exit status {result.returncode}: {stderr or 'no output'}")
     return result.stdout
+
+
+# What pip writes instead of a shebang when the interpreter's path has spaces or is long:
+#   #!/bin/sh
+#   '''exec' "/path with spaces/bin/python" "$0" "$@"
+SH_EXEC = re.compile(r"^'''exec' (.+?) \"\$0\" \"\$@\"")
+FIND_PYUWSGI = "import importlib.util as u; s = u.find_spec('pyuwsgi'); print(s.origin if s else '')"
+
+
+def script_interpreter(script: Path) -> list[str] | None:
+    """The interpreter a console script runs under, or None for a binary."""
+    import shlex  # late: only scripts need it
+
+    with script.open("rb") as f:
+        first = f.readline(4096).decode(errors="replace").strip()
+        second = f.readline(4096).decode(errors="replace").strip()
+    if not first.startswith("#!"):
+        return None
+    match = SH_EXEC.match(second)
+    if first == "#!/bin/sh" and match:
+        return shlex.split(match.group(1))
+    return shlex.split(first[2:]) or None
+
+
+def _pyuwsgi_module(script: Path, text: bytes, timeout: float) -> str | None:
+    """The pyuwsgi extension module a pyuwsgi console script runs, found by its
+    interpreter without starting uWSGI (tens of ms instead of hundreds)."""
+    interpreter = script_interpreter(script) if b"pyuwsgi" in text else None
+    if not interpreter:
+        return None
+    try:
+        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=timeout,
+                                env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    origin = result.stdout.strip()
+    return origin if result.returncode == 0 and os.path.isfile(origin) else None
+
+
+def binary_identity(uwsgi: str, timeout: float = 60) -> str:
+    """What the binary is, cheaply: the SHA-256 of a compiled binary's bytes
+    (a few ms), so a replaced binary with equal size and mtime is new. A script
+    runs something that can change behind it: pyuwsgi's console script is
+    identified with the bytes of the pyuwsgi module its interpreter imports,
+    any other script (a wrapper) by its answers to --version and --cflags."""
+    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    digest = hashlib.sha256()
+
+    def add_file(name: str) -> bytes:
+        with open(name, "rb") as f:
+            data = f.read()
+        digest.update(len(data).to_bytes(8, "little") + data)
+        return data
+
+    try:
+        data = add_file(path)
+        if data[:2] == b"#!":
+            module = _pyuwsgi_module(Path(path), data, timeout)
+            if module:
+                digest.update(module.encode() + b"\0")
+                add_file(module)
+            else:
+                for flag in ("--version", "--cflags"):
+                    digest.update(b"\0" + ask(path, flag, timeout))
+    except OSError as error:
+        raise CannotAsk(f"cannot read {uwsgi}: {error.strerror}") from None
+    return digest.hexdigest()[:32]
 
 
 def cache_dir() -> Path:
@@ -147,73 +238,172 @@ def cache_dir() -> Path:
     return Path(base) / "uwsgi-plugin-backend"
 
 
+# abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
+CACHE_FORMAT = 2
+ENTRY_FIELDS = ("key", "summary", "version")
+
+
 def _cache_file() -> Path:
     return cache_dir() / "abi-keys.json"
 
 
-def _read_cache() -> dict:
+def _read_cache() -> dict[str, dict[str, str]]:
+    """The cached keys; a file that is missing, unreadable or not in this format counts as empty."""
     try:
-        return json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
+        data = json.loads(_cache_file().read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
         return {}
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("keys"), dict):
+        return {}
+    return {identity: entry for identity, entry in data["keys"].items()
+            if isinstance(entry, dict) and all(isinstance(entry.get(field), str) for field in ENTRY_FIELDS)}
 
 
-def _write_cache(cache: dict) -> None:
+def _write_cache(cache: dict[str, dict[str, str]]) -> None:
     """Write-then-rename, so a reader never sees half a file; a cache we cannot write is no error."""
     path = _cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".abi-keys-")
         with os.fdopen(fd, "w") as f:
-            json.dump(cache, f)
+            json.dump({"format": CACHE_FORMAT, "keys": cache}, f)
         os.replace(tmp, path)
     except OSError:
         pass
 
 
-def binary_abi(uwsgi: str) -> dict:
-    """``{"key", "summary", "version"}`` of a uwsgi binary, cached by its path, size and mtime."""
-    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
-    try:
-        stat = os.stat(path)
-    except OSError as error:
-        raise NoMatchingBuild(f"cannot run {uwsgi}: {error.strerror}") from None
-    identity = [stat.st_size, stat.st_mtime_ns]
+def binary_abi(uwsgi: str) -> dict[str, str]:
+    """``{"key", "summary", "version"}`` of a uwsgi binary, cached by what the binary is."""
+    identity = binary_identity(uwsgi)
     cache = _read_cache()
-    entry = cache.get(path)
-    if entry and entry.get("identity") == identity:
-        return entry
-    version = _ask(uwsgi, "--version").decode(errors="replace").strip()
-    cflags = _ask(uwsgi, "--cflags").decode(errors="replace")
-    dot_h = _ask(uwsgi, "--dot-h")
-    entry = {
-        "identity": identity,
-        "version": version,
-        "key": abi_key(version, cflags, dot_h),
-        "summary": abi_summary(version, cflags, dot_h),
-    }
-    cache[path] = entry
+    if identity in cache:
+        return cache[identity]
+    version = ask(uwsgi, "--version").decode(errors="replace").strip()
+    cflags = ask(uwsgi, "--cflags").decode(errors="replace")
+    dot_h = ask(uwsgi, "--dot-h")
+    entry = {"version": version, "key": abi_key(version, cflags, dot_h), "summary": abi_summary(version, cflags, dot_h)}
+    cache[identity] = entry
     _write_cache(cache)
     return entry
 
 
+def fallback_builds_dir(package_dir: Path = BUILDS_DIR.parent) -> Path:
+    """Where ``uwsgi-plugin-backend build-missing`` puts builds when the
+    installed package is not writable: the user cache, keyed by this install
+    (a reinstall writes a new runtime module, so it starts afresh)."""
+    try:
+        stat = os.stat(package_dir / "_uwsgi_plugin.py")
+        install = f"{package_dir.resolve()}\0{stat.st_ino}\0{stat.st_mtime_ns}"
+    except OSError:
+        install = str(package_dir)
+    return cache_dir() / "missing-builds" / f"{package_dir.name}-{hashlib.sha256(install.encode()).hexdigest()[:16]}"
+
+
 def builds() -> list[tuple[Path, dict]]:
-    """Every build this wheel carries: its directory and its record."""
+    """Every build this wheel carries, then those build-missing added: directory and record."""
     builds_dir = BUILDS_DIR
     if EDITABLE_POINTER.exists():
         builds_dir = Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
-    return [(record.parent, json.loads(record.read_text())) for record in sorted(builds_dir.glob("*/build.json"))]
+    found = []
+    for directory in (builds_dir, fallback_builds_dir()):
+        found += [(record.parent, json.loads(record.read_text())) for record in sorted(directory.glob("*/build.json"))]
+    return found
+
+
+def _is_venv_bin(directory: Path) -> bool:
+    return (directory.parent / "pyvenv.cfg").is_file()
+
+
+def _executable_uwsgi(directory: Path) -> Path | None:
+    candidate = directory / "uwsgi"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def _ancestor_programs() -> list[tuple[Path, str]]:
+    """The programs that started this process, nearest first: argv[0] (made
+    absolute against the process's working directory, not resolved, since a
+    venv's python is a link) and /proc/PID/exe, with the command line for the log."""
+    found: list[tuple[Path, str]] = []
+    pid = os.getppid()
+    for _ in range(16):  # deep enough for any frontend; init's parent is 0
+        if pid <= 1:
+            break
+        proc = Path("/proc") / str(pid)
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            stat = (proc / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        command = " ".join(os.fsdecode(part) for part in argv if part)
+        if argv and os.sep.encode() in argv[0]:
+            try:
+                found.append((Path(os.path.join(os.readlink(proc / "cwd"), os.fsdecode(argv[0]))), command))
+            except OSError:
+                pass
+        try:
+            found.append((Path(os.readlink(proc / "exe")), command))
+        except OSError:
+            pass
+        pid = ppid
+    return found
+
+
+def uwsgi_beside_interpreter() -> tuple[Path, str] | None:
+    """The uwsgi installed with the Python the user runs, and why it was chosen.
+
+    In order: a virtual environment's bin/ of this interpreter or of
+    $VIRTUAL_ENV; the nearest ancestor process started from a virtual
+    environment's bin/ (``python -m build`` and ``uv build`` run the build in a
+    temporary environment of their own); the interpreter's user scripts
+    directory (``pip install --user``); the interpreter's own directory.
+    """
+    here = Path(sys.executable)
+    candidates: list[tuple[Path, str]] = [
+        (here.parent, f"installed beside the interpreter {here}"),
+        (Path(sys.prefix) / "bin", f"installed in the environment {sys.prefix} of the interpreter {here}"),
+    ]
+    if os.environ.get("VIRTUAL_ENV"):
+        candidates.append((Path(os.environ["VIRTUAL_ENV"]) / "bin", "installed in the activated environment $VIRTUAL_ENV"))
+    for directory, why in candidates:
+        if _is_venv_bin(directory) and _executable_uwsgi(directory):
+            return directory / "uwsgi", why
+    for program, command in _ancestor_programs():
+        if _is_venv_bin(program.parent) and _executable_uwsgi(program.parent):
+            return program.parent / "uwsgi", f"installed beside {program}, which started this process ({command})"
+    user_scripts = _user_scripts_dir()
+    if user_scripts and _executable_uwsgi(user_scripts):
+        return user_scripts / "uwsgi", f"installed in the user scripts directory {user_scripts} (pip install --user)"
+    if _executable_uwsgi(here.parent):
+        return here.parent / "uwsgi", f"installed beside the interpreter {here}"
+    return None
+
+
+def _user_scripts_dir() -> Path | None:
+    import sysconfig  # late: only this path needs it
+
+    try:
+        return Path(sysconfig.get_path("scripts", f"{os.name}_user"))
+    except KeyError:
+        return None
+
+
+def find_default_uwsgi() -> tuple[Path, str] | None:
+    """The uwsgi the user runs, and why: the one installed with the user's
+    Python (see uwsgi_beside_interpreter), then the one on PATH."""
+    beside = uwsgi_beside_interpreter()
+    if beside:
+        return beside
+    found = shutil.which("uwsgi")
+    return (Path(found), "found on PATH") if found else None
 
 
 def default_uwsgi() -> str | None:
-    """The uwsgi the user runs: $UWSGI_PLUGIN_BACKEND_UWSGI, the one beside
-    this interpreter (a virtual environment's bin/), then PATH."""
+    """The uwsgi the user runs: $UWSGI_PLUGIN_BACKEND_UWSGI, else find_default_uwsgi()."""
     if os.environ.get(ENV_VAR):
         return os.environ[ENV_VAR]
-    beside = Path(sys.executable).parent / "uwsgi"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("uwsgi")
+    found = find_default_uwsgi()
+    return str(found[0]) if found else None
 
 
 def plugin_dir(uwsgi: str | None = None) -> str:
@@ -230,14 +420,76 @@ def plugin_dir(uwsgi: str | None = None) -> str:
     for directory, record in carried:
         if record["abi_key"] == wanted["key"]:
             return str(directory)
-    distribution = carried[0][1]["distribution"] if carried else (__package__ or "this distribution")
+    if os.environ.get(BUILD_MISSING_ENV) == "1" and _build_missing(_distribution_name(carried), binary):
+        return plugin_dir(binary)
+    raise NoMatchingBuild(no_build_fits(binary, wanted, carried))
+
+
+BUILD_MISSING_ENV = "UWSGI_PLUGIN_BACKEND_BUILD_MISSING"
+
+
+def _build_missing(distribution: str, binary: str) -> bool:
+    """With $UWSGI_PLUGIN_BACKEND_BUILD_MISSING=1: build on first use, when the backend is installed here."""
+    import importlib.util  # late: only this path needs it
+
+    if importlib.util.find_spec("uwsgi_plugin_backend") is None:
+        return False
+    env = {k: v for k, v in os.environ.items() if k != BUILD_MISSING_ENV}
+    result = subprocess.run([sys.executable, "-m", "uwsgi_plugin_backend", "build-missing", distribution, "--uwsgi", binary],
+                            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, check=False)
+    return result.returncode == 0
+
+
+def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
+    if carried:
+        return carried[0][1]["distribution"]
+    from importlib.metadata import (
+        packages_distributions,  # late: only this error needs it
+    )
+
+    names = packages_distributions().get(__package__ or "", [])
+    return names[0] if names else (__package__ or "this distribution")
+
+
+def _sdist_route(distribution: str, binary: str) -> str:
+    """The command that rebuilds this distribution from source for ``binary``:
+    from the index, or from the local directory it was installed from."""
+    import shlex  # late: only this error needs it
+
+    prefix = f"{ENV_VAR}={shlex.quote(binary)}"
+    try:
+        from importlib.metadata import (
+            distribution as find,  # late: only this error needs it
+        )
+
+        direct = json.loads(find(distribution).read_text("direct_url.json") or "null")
+    except (ImportError, LookupError, ValueError, OSError):
+        direct = None
+    if isinstance(direct, dict) and str(direct.get("url", "")).startswith("file://") and "dir_info" in direct:
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(direct["url"]).path)
+        if direct["dir_info"].get("editable"):
+            return f"{prefix} pip install --no-cache-dir -e {shlex.quote(path)}"
+        return f"{prefix} pip install --force-reinstall --no-cache-dir {shlex.quote(path)}"
+    # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
+    return f"{prefix} pip install --force-reinstall --no-binary {distribution} --no-cache-dir {distribution}"
+
+
+def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
+    """The "no build fits" message: build-missing first, then the route through the sdist."""
+    import shlex  # late: only this error needs it
+
+    distribution = _distribution_name(carried)
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
-    raise NoMatchingBuild(
+    return (
         f"{distribution} has no build of its plugins for {binary}\n"
         f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"
         f"the installed wheel carries builds for:\n{listing}\n"
-        "A plugin built for another uWSGI can crash it. Build one for this uwsgi from source:\n"
-        f"  {ENV_VAR}={binary} pip install --no-binary {distribution} --force-reinstall {distribution}"
+        "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries:\n"
+        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}\n"
+        "(pip install uwsgi-plugin-backend first, if the command is missing), or reinstall from source:\n"
+        f"  {_sdist_route(distribution, binary)}"
     )
 
 

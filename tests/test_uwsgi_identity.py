@@ -1,0 +1,109 @@
+"""The runtime module finds, asks and identifies a uwsgi for both the backend
+and installed wheels: caches keyed by what the binary is, abi-keys.json with a
+format version, and a uwsgi that is a Python script run in the environment its
+own interpreter expects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from uwsgi_plugin_backend.kit_cache import read_kit
+from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
+
+
+def _same_size_and_mtime_copy(source: Path, target: Path, old: bytes, new: bytes) -> None:
+    """``target`` becomes ``source`` with ``old`` replaced by ``new`` (same length), keeping size and mtime."""
+    stat = target.stat()
+    data = source.read_bytes()
+    assert len(old) == len(new) and data.count(old) >= 1
+    target.write_bytes(data.replace(old, new))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def test_binary_replaced_with_equal_size_and_mtime_gets_a_fresh_answer(tmp_path, debian_uwsgi):
+    binary = tmp_path / "uwsgi"
+    shutil.copy2(debian_uwsgi, binary)
+    assert runtime.binary_abi(str(binary))["version"] == "2.0.21-debian"
+    assert read_kit(binary).version == "2.0.21-debian"
+    _same_size_and_mtime_copy(debian_uwsgi, binary, b"2.0.21-debian", b"2.0.21-patchd")
+    assert runtime.binary_abi(str(binary))["version"] == "2.0.21-patchd"
+    assert read_kit(binary).version == "2.0.21-patchd"
+
+
+@pytest.mark.slow  # pip's uwsgi
+def test_uwsgi_replaced_behind_a_wrapper_script(tmp_path, debian_uwsgi, pip_uwsgi):
+    behind = tmp_path / "current-uwsgi"
+    behind.symlink_to(debian_uwsgi)
+    wrapper = tmp_path / "uwsgi"
+    wrapper.write_text(f'#!/bin/sh\nexec "{behind}" "$@"\n')
+    wrapper.chmod(0o755)
+    assert runtime.binary_abi(str(wrapper))["key"] == runtime.binary_abi(str(debian_uwsgi))["key"]
+    assert read_kit(wrapper).version == "2.0.21-debian"
+    behind.unlink()
+    behind.symlink_to(pip_uwsgi)  # the wrapper itself is unchanged
+    assert runtime.binary_abi(str(wrapper))["key"] == runtime.binary_abi(str(pip_uwsgi))["key"]
+    assert read_kit(wrapper).version == read_kit(pip_uwsgi).version != "2.0.21-debian"
+
+
+@pytest.mark.parametrize("content", [
+    b"[]", b'{"format": 1, "keys": {}}', b'{"/usr/bin/uwsgi": {"identity": [1, 2]}}', b"\xff\xfe not json",
+    b'{"format": 2, "keys": {"x": {"key": 1}}}', b'{"format": 2, "keys": []}',
+])
+def test_abi_keys_json_with_unexpected_content_is_ignored_and_rewritten(content, debian_uwsgi):
+    cache = runtime.cache_dir() / "abi-keys.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(content)
+    entry = runtime.binary_abi(str(debian_uwsgi))
+    assert entry["version"] == "2.0.21-debian"
+    written = json.loads(cache.read_text())
+    assert written["format"] == runtime.CACHE_FORMAT and entry in written["keys"].values()
+
+
+@pytest.mark.slow
+def test_python_script_uwsgi_runs_without_the_build_environment(monkeypatch, pyuwsgi_venv):
+    """What pip's isolated build (and worse) set must not reach pyuwsgi's script; UWSGI_* neither."""
+    for name, value in {"PYTHONPATH": "/nonexistent/overlay", "PYTHONNOUSERSITE": "1", "PYTHONHOME": "/nonexistent",
+                        "PYTHONSAFEPATH": "1", "PYTHONSTARTUP": "/nonexistent/startup.py",
+                        "UWSGI_HTTP_SOCKET": "127.0.0.1:1"}.items():
+        monkeypatch.setenv(name, value)
+    assert runtime.ask(str(pyuwsgi_venv.uwsgi), "--version").decode().startswith("2.0.")
+    assert "+as_shared_library" in runtime.binary_abi(str(pyuwsgi_venv.uwsgi))["summary"]
+    assert "PYTHONUSERBASE" in runtime.uwsgi_env({"PYTHONUSERBASE": "/u", "PYTHONPATH": "/p"})
+
+
+@pytest.mark.slow
+def test_ancestor_venv_is_found_when_the_build_runs_in_an_environment_of_its_own(tmp_path, pyuwsgi_venv):
+    """`/venv/bin/python -m build`: the hook runs in a temporary env; its ancestor names the venv."""
+    build_env = tmp_path / "build-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", build_env], check=True)
+    code = ("import sys, subprocess; sys.exit(subprocess.run([sys.argv[1], '-c', "
+            "'import sys; sys.path.insert(0, sys.argv[1]); import _uwsgi_plugin as r; print(r.find_default_uwsgi())', "
+            "sys.argv[2]]).returncode)")
+    runtime_dir = Path(runtime.__file__).parent
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    result = subprocess.run([str(pyuwsgi_venv.python), "-c", code, str(build_env / "bin" / "python"), str(runtime_dir)],
+                            capture_output=True, text=True, env=env, check=True)
+    assert str(pyuwsgi_venv.uwsgi) in result.stdout
+    assert f"installed beside {pyuwsgi_venv.python}, which started this process" in result.stdout
+
+
+@pytest.mark.slow
+def test_pyuwsgi_script_is_identified_by_its_module(tmp_path):
+    """pip install -U pyuwsgi rewrites the module behind an identical console script: a fresh answer."""
+    from conftest import make_venv
+
+    venv = make_venv(tmp_path / "venv", "pyuwsgi==2.0.29")
+    before = runtime.binary_abi(str(venv.uwsgi))
+    script = venv.uwsgi.read_bytes()
+    venv.pip("install", "-q", "pyuwsgi==2.0.30.post1")
+    assert venv.uwsgi.read_bytes() == script
+    after = runtime.binary_abi(str(venv.uwsgi))
+    assert before["version"].startswith("2.0.29") and after["version"].startswith("2.0.30")
