@@ -6,20 +6,31 @@ computes ABI keys with this same module, so build and run time agree.
 
     uwsgi --plugins-dir "$(python -m PACKAGE)" --plugin NAME
 
-ABI key: ``<version>-<16 hex digits>``, for example ``2.0.31-6f1c0b2a9d3e4f50``.
-The digits are the 64-bit FNV-1a hash of a canonical text made from the
-binary alone:
+ABI key: ``a2-<16 hex digits>``, for example ``a2-6f1c0b2a9d3e4f50`` (``a2``
+is the key format: a later change of what is hashed gets another prefix).
+The digits are the 64-bit FNV-1a hash of a canonical text:
 
     dot_h=<FNV-1a of `uwsgi --dot-h`, trailing white space removed, 16 hex>
+    platform=machine=<ELF machine> class=<32|64>-<le|be> libc=<glibc|musl|none> time_t=<bytes> off_t=<bytes>
     <each -D token of `uwsgi --cflags` (split on white space, as written)
-     whose macro uwsgi.h tests in #if/#ifdef/#ifndef/#elif, or UWSGI_VERSION,
-     sorted, one per line>
+     whose macro changes a layout uwsgi.h declares, sorted, one per line>
 
-Macros uwsgi.h never tests (embedded plugin lists, the plugin dir) cannot
-change a struct layout and are left out by that rule. Two binaries with the
-same key are interchangeable for plugins. The load-time guard compiled into
-every plugin computes the same text in C from uwsgi_get_dot_h() and
-uwsgi_get_cflags().
+The backend learns at build time, with the compiler, which macros change the
+layout of a struct, union, enum or typedef of uwsgi.h (abi_layout.py); a
+build's record carries that list, its platform line and its tokens. Macros
+that only add or remove declarations (UWSGI_XML, UWSGI_JSON ...) are left
+out: a plugin using a function the loading uwsgi lacks fails cleanly at
+dlopen(), and the backend checks symbols at build time. The version string
+is not in the key either: two releases with the same uwsgi.h and the same
+layouts are the same ABI to a plugin (pip's uWSGI 2.0.31 and pyuwsgi 2.0.30
+ship byte-identical headers), and a changed struct changes uwsgi.h.
+
+At run time (no compiler) a build fits a uwsgi binary when the binary's
+uwsgi.h hash and ELF platform (machine, class, libc family from PT_INTERP;
+for a script such as pyuwsgi's `uwsgi`, its interpreter's) equal the
+record's, and its CFLAGS filtered by the record's macro list give the
+record's tokens. The load-time guard compiled into every plugin computes the
+same canonical text in C from uwsgi_get_dot_h() and uwsgi_get_cflags().
 """
 
 from __future__ import annotations
@@ -28,22 +39,30 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 # An editable install (pip install -e) keeps its builds where the backend rebuilds them.
 EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
+KEY_FORMAT = "a2"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 C_WHITESPACE = re.compile("[ \t\n\v\f\r]+")
-# Shown in the human summary as +name or -name; the key itself uses every tested macro.
+# pip writes this line after "#!/bin/sh" when the interpreter's path has spaces.
+SH_EXEC = re.compile(r"^'''exec' (.+?) \"\$0\" \"\$@\"")
+# Shown in the human summary as +name or -name.
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
+ELF_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
+                243: "riscv", 258: "loongarch"}
 
 
 class NoMatchingBuild(LookupError):
@@ -58,7 +77,8 @@ def fnv1a64(data: bytes) -> int:
 
 
 def tested_macros(dot_h: bytes) -> set[str]:
-    """Every identifier uwsgi.h tests in a preprocessor conditional.
+    """Every identifier uwsgi.h tests in a preprocessor conditional: the macros
+    the backend tries adding when it learns which ones change a layout.
 
     ``#ifndef X`` followed by ``#define X`` only gives X a default (as uwsgi.h
     does for the embedded plugin lists); that is not a test.
@@ -75,38 +95,113 @@ def tested_macros(dot_h: bytes) -> set[str]:
             continue
         names.update(IDENTIFIER.findall(condition))
     names.discard("defined")
-    return names | {"UWSGI_VERSION"}
+    return names
 
 
-def abi_defines(cflags: str, dot_h: bytes) -> list[str]:
-    """The -D tokens of the CFLAGS that can change what uwsgi.h declares; split
+def macro_name(token: str) -> str:
+    """``-DNAME=value`` -> ``NAME``."""
+    return token[2:].split("=", 1)[0]
+
+
+def abi_defines(cflags: str, macros: Iterable[str]) -> list[str]:
+    """The -D tokens of the CFLAGS whose macro is in ``macros``, sorted; split
     on the white space C's isspace() knows, as the load-time guard does."""
-    tested = tested_macros(dot_h)
-    tokens = C_WHITESPACE.split(cflags)
-    return sorted(token for token in tokens if token.startswith("-D") and token[2:].split("=", 1)[0] in tested)
+    wanted = set(macros)
+    return sorted(token for token in C_WHITESPACE.split(cflags) if token.startswith("-D") and macro_name(token) in wanted)
 
 
-def abi_canonical(cflags: str, dot_h: bytes) -> bytes:
-    lines = [f"dot_h={fnv1a64(dot_h.rstrip()):016x}", *abi_defines(cflags, dot_h)]
+def dot_h_hash(dot_h: bytes) -> str:
+    return f"{fnv1a64(dot_h.rstrip()):016x}"
+
+
+def canonical_text(dot_h_hash: str, platform: str, defines: list[str]) -> bytes:
+    lines = [f"dot_h={dot_h_hash}", f"platform={platform}", *defines]
     return "".join(line + "\n" for line in lines).encode()
 
 
-def abi_hash(cflags: str, dot_h: bytes) -> str:
-    return f"{fnv1a64(abi_canonical(cflags, dot_h)):016x}"
+def abi_canonical(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> bytes:
+    return canonical_text(dot_h_hash(dot_h), platform, abi_defines(cflags, macros))
 
 
-def abi_key(version: str, cflags: str, dot_h: bytes) -> str:
-    return f"{version}-{abi_hash(cflags, dot_h)}"
+def abi_hash(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
+    return f"{fnv1a64(abi_canonical(cflags, dot_h, macros, platform)):016x}"
 
 
-def abi_summary(version: str, cflags: str, dot_h: bytes) -> str:
-    """``uWSGI 2.0.31 +ssl +xml -pcre ...``: the notable features, for people
-    (the same text the load-time guard prints)."""
-    defined = {token[2:].split("=", 1)[0] for token in abi_defines(cflags, dot_h)}
+def abi_key(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
+    return f"{KEY_FORMAT}-{abi_hash(cflags, dot_h, macros, platform)}"
+
+
+def abi_summary(version: str, cflags: str) -> str:
+    """``uWSGI 2.0.31 +ssl +xml -pcre ...``: version and notable features, for
+    people (the same text the load-time guard prints); not part of the key."""
+    defined = {macro_name(token) for token in C_WHITESPACE.split(cflags) if token.startswith("-D")}
     present = [f"UWSGI_{name.upper()}" in defined for name in NOTABLE_FEATURES]
     plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
     minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
     return " ".join([f"uWSGI {version}", *plus, *minus])
+
+
+def elf_platform(path: str | Path) -> str:
+    """``machine=x86_64 class=64-le libc=glibc``, read from an ELF file's header
+    and PT_INTERP (ld-musl-*: musl; another interpreter: glibc; none: none)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or len(head) < 52:
+            raise NoMatchingBuild(f"{path} is not an ELF file")
+        bits, order = (64 if head[4] == 2 else 32), ("<" if head[5] == 1 else ">")
+        machine = struct.unpack_from(order + "H", head, 18)[0]
+        if bits == 64:
+            phoff, (phentsize, phnum) = struct.unpack_from(order + "Q", head, 32)[0], struct.unpack_from(order + "HH", head, 54)
+        else:
+            phoff, (phentsize, phnum) = struct.unpack_from(order + "I", head, 28)[0], struct.unpack_from(order + "HH", head, 42)
+        interpreter = b""
+        for index in range(phnum):
+            f.seek(phoff + index * phentsize)
+            entry = f.read(phentsize)
+            if struct.unpack_from(order + "I", entry, 0)[0] != 3:  # PT_INTERP
+                continue
+            # p_offset and p_filesz
+            offset, size = (struct.unpack_from(order + "QQQQ", entry, 8)[::3] if bits == 64
+                            else struct.unpack_from(order + "IIII", entry, 4)[::3])
+            f.seek(offset)
+            interpreter = f.read(size)
+    libc = "musl" if b"ld-musl" in interpreter else "glibc" if interpreter else "none"
+    name = ELF_MACHINES.get(machine, f"em{machine}")
+    return f"machine={name} class={bits}-{'le' if order == '<' else 'be'} libc={libc}"
+
+
+def platform_of(uwsgi: str) -> str:
+    """The ELF platform of a uwsgi binary; for a script (pyuwsgi's console
+    script), of the interpreter it runs under (the shebang, or the exec line pip
+    writes after ``#!/bin/sh``): that process's C library loads the plugin."""
+    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    try:
+        with open(path, "rb") as f:
+            first, second = f.readline(4096), f.readline(4096)
+        if first.startswith(b"#!"):
+            command = shlex.split(first[2:].decode(errors="replace"))
+            exec_line = SH_EXEC.match(second.decode(errors="replace"))
+            if command == ["/bin/sh"] and exec_line:
+                command = shlex.split(exec_line.group(1))
+            if command and os.path.basename(command[0]) == "env" and len(command) > 1:
+                command = command[1:]
+            if command:
+                path = os.path.realpath(shutil.which(command[0]) or command[0])
+        return elf_platform(path)
+    except (OSError, ValueError, struct.error) as error:
+        raise NoMatchingBuild(f"cannot read the platform of {uwsgi}: {error}") from None
+
+
+def record_fits(record: dict, binary: dict) -> bool:
+    """Does the build ``record`` fit the uwsgi described by ``binary`` (its
+    ``dot_h_hash``, ``platform`` and ``cflags``, from binary_abi())?  The same
+    uwsgi.h, the same ELF platform, and the same tokens of the macros that
+    build found to change layouts."""
+    return (
+        record.get("dot_h_hash") == binary["dot_h_hash"]
+        and record.get("platform", "").startswith(binary["platform"] + " ")
+        and abi_defines(binary["cflags"], record.get("layout_macros", [])) == record.get("abi_defines")
+    )
 
 
 def _ask(uwsgi: str, flag: str) -> bytes:
@@ -155,7 +250,8 @@ def _write_cache(cache: dict) -> None:
 
 
 def binary_abi(uwsgi: str) -> dict:
-    """``{"key", "summary", "version"}`` of a uwsgi binary, cached by its path, size and mtime."""
+    """``{"summary", "version", "cflags", "dot_h_hash", "platform"}`` of a uwsgi
+    binary (what record_fits compares), cached by its path, size and mtime."""
     path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
     try:
         stat = os.stat(path)
@@ -172,8 +268,10 @@ def binary_abi(uwsgi: str) -> dict:
     entry = {
         "identity": identity,
         "version": version,
-        "key": abi_key(version, cflags, dot_h),
-        "summary": abi_summary(version, cflags, dot_h),
+        "summary": abi_summary(version, cflags),
+        "cflags": cflags,
+        "dot_h_hash": dot_h_hash(dot_h),
+        "platform": platform_of(uwsgi),
     }
     cache[path] = entry
     _write_cache(cache)
@@ -199,6 +297,17 @@ def default_uwsgi() -> str | None:
     return shutil.which("uwsgi")
 
 
+def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
+    """The binary's key, for messages: the backend learns which macros count
+    with a compiler, so without one only a build of the same uwsgi.h and
+    platform can tell; else the key is unknown here."""
+    for _, record in carried:
+        if record.get("dot_h_hash") == binary["dot_h_hash"] and record.get("platform", "").startswith(binary["platform"] + " "):
+            defines = abi_defines(binary["cflags"], record["layout_macros"])
+            return f"{KEY_FORMAT}-{fnv1a64(canonical_text(binary['dot_h_hash'], record['platform'], defines)):016x}"
+    return f"{KEY_FORMAT}-? (uwsgi.h {binary['dot_h_hash']}, {binary['platform']}; no build here has that uwsgi.h)"
+
+
 def plugin_dir(uwsgi: str | None = None) -> str:
     """The absolute directory holding this wheel's ``<NAME>_plugin.so`` files
     built for ``uwsgi`` (default: the uwsgi the user runs)."""
@@ -211,8 +320,9 @@ def plugin_dir(uwsgi: str | None = None) -> str:
         )
     wanted = binary_abi(binary)
     for directory, record in carried:
-        if record["abi_key"] == wanted["key"]:
+        if record_fits(record, wanted):
             return str(directory)
+    wanted = {**wanted, "key": key_as_seen_by(carried, wanted)}
     distribution = carried[0][1]["distribution"] if carried else (__package__ or "this distribution")
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
     raise NoMatchingBuild(
