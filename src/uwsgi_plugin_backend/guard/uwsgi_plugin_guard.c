@@ -67,6 +67,8 @@ static int compare_tokens(const void *a, const void *b) {
 /* Is NAME (len bytes) one of the space-separated words of LIST (" a b ")? */
 static int in_list(const char *list, const char *name, size_t len) {
 	const char *p = list;
+	if (!len) /* a bare -D names no macro; "  " (an empty list) must not match it */
+		return 0;
 	while ((p = strstr(p, " ")) != NULL) {
 		p++;
 		if (!strncmp(p, name, len) && p[len] == ' ')
