@@ -25,6 +25,7 @@ from .errors import BackendError, log
 from ._uwsgiconfig_driver import C_IDENTIFIER
 from .kit import UwsgiKit, quiet_uwsgi_env
 from .load_guard import compile_guard
+from .symbol_check import check_symbols
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 
@@ -230,6 +231,7 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
+    check_symbols(shared_object, name, kit)
     if options.strip:
         strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)
