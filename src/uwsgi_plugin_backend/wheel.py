@@ -111,6 +111,7 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
     choice = choose_platform(
         [plugin.shared_object for build in builds for plugin in build.plugins],
         provided={module.path.name for module in modules},
+        hosts=[build.kit.binary for build in builds],
     )
     if choice.is_portable:
         log(f"platform tag {'.'.join(choice.tags)}, read from the plugins' ELF")

@@ -141,13 +141,13 @@ def abi_summary(version: str, cflags: str) -> str:
     return " ".join([f"uWSGI {version}", *plus, *minus])
 
 
-def elf_platform(path: str | Path) -> str:
-    """``machine=x86_64 class=64-le libc=glibc``, read from an ELF file's header
-    and PT_INTERP (ld-musl-*: musl; another interpreter: glibc; none: none)."""
+def elf_interpreter(path: str | Path) -> tuple[str, bytes]:
+    """``("machine=x86_64 class=64-le", PT_INTERP)`` of an ELF file, read from
+    its header and program headers (PT_INTERP is empty for a library)."""
     with open(path, "rb") as f:
         head = f.read(64)
         if head[:4] != b"\x7fELF" or len(head) < 52:
-            raise NoMatchingBuild(f"{path} is not an ELF file")
+            raise ValueError(f"{path} is not an ELF file")
         bits, order = (64 if head[4] == 2 else 32), ("<" if head[5] == 1 else ">")
         machine = struct.unpack_from(order + "H", head, 18)[0]
         if bits == 64:
@@ -164,30 +164,45 @@ def elf_platform(path: str | Path) -> str:
             offset, size = (struct.unpack_from(order + "QQQQ", entry, 8)[::3] if bits == 64
                             else struct.unpack_from(order + "IIII", entry, 4)[::3])
             f.seek(offset)
-            interpreter = f.read(size)
-    libc = "musl" if b"ld-musl" in interpreter else "glibc" if interpreter else "none"
+            interpreter = f.read(size).rstrip(b"\0")
     name = ELF_MACHINES.get(machine, f"em{machine}")
-    return f"machine={name} class={bits}-{'le' if order == '<' else 'be'} libc={libc}"
+    return f"machine={name} class={bits}-{'le' if order == '<' else 'be'}", interpreter
+
+
+def libc_family(interpreter: bytes) -> str:
+    """ld-musl-*: musl; another program interpreter: glibc; none: none."""
+    return "musl" if b"ld-musl" in interpreter else "glibc" if interpreter else "none"
+
+
+def elf_platform(path: str | Path) -> str:
+    """``machine=x86_64 class=64-le libc=glibc`` of an ELF file."""
+    machine, interpreter = elf_interpreter(path)
+    return f"{machine} libc={libc_family(interpreter)}"
+
+
+def process_elf(uwsgi: str) -> str:
+    """The ELF file whose C library loads the plugins: the uwsgi binary, or for
+    a script (pyuwsgi's console script) the interpreter it runs under (the
+    shebang, or the exec line pip writes after ``#!/bin/sh``)."""
+    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    with open(path, "rb") as f:
+        first, second = f.readline(4096), f.readline(4096)
+    if first.startswith(b"#!"):
+        command = shlex.split(first[2:].decode(errors="replace"))
+        exec_line = SH_EXEC.match(second.decode(errors="replace"))
+        if command == ["/bin/sh"] and exec_line:
+            command = shlex.split(exec_line.group(1))
+        if command and os.path.basename(command[0]) == "env" and len(command) > 1:
+            command = command[1:]
+        if command:
+            return os.path.realpath(shutil.which(command[0]) or command[0])
+    return path
 
 
 def platform_of(uwsgi: str) -> str:
-    """The ELF platform of a uwsgi binary; for a script (pyuwsgi's console
-    script), of the interpreter it runs under (the shebang, or the exec line pip
-    writes after ``#!/bin/sh``): that process's C library loads the plugin."""
-    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    """The ELF platform of the process a uwsgi binary or script runs as."""
     try:
-        with open(path, "rb") as f:
-            first, second = f.readline(4096), f.readline(4096)
-        if first.startswith(b"#!"):
-            command = shlex.split(first[2:].decode(errors="replace"))
-            exec_line = SH_EXEC.match(second.decode(errors="replace"))
-            if command == ["/bin/sh"] and exec_line:
-                command = shlex.split(exec_line.group(1))
-            if command and os.path.basename(command[0]) == "env" and len(command) > 1:
-                command = command[1:]
-            if command:
-                path = os.path.realpath(shutil.which(command[0]) or command[0])
-        return elf_platform(path)
+        return elf_platform(process_elf(uwsgi))
     except (OSError, ValueError, struct.error) as error:
         raise NoMatchingBuild(f"cannot read the platform of {uwsgi}: {error}") from None
 
