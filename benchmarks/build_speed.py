@@ -8,7 +8,10 @@ In one session, alternating run by run, it times:
     `uwsgi --build-plugin` (which always builds everything, on one core);
   - in a persistent build directory (-C build-dir): the no-change rebuild and
     the one-file-changed rebuild, against a clean build of the same plugin;
-  - plugin_dir() of an installed wheel: cold (asks the binary) and cached.
+  - plugin_dir() of an installed wheel: cold (asks the binary) and cached;
+  - the sample's first build for a new binary (an empty backend cache: the
+    kit read and the layouts of uwsgi.h learned with the compiler), and the
+    layout learning alone.
 It prints medians, the ratios the targets are stated in, and peak memory.
 """
 
@@ -29,6 +32,7 @@ import zipfile
 from pathlib import Path
 
 import uwsgi_plugin_backend
+from uwsgi_plugin_backend.kit import extract_kit
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_plugin"
@@ -100,6 +104,28 @@ def build_hook(project: Path, out: Path, settings: dict) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def empty_cache(path: Path):
+    """The backend cache at a new, empty ``path``: as for a uwsgi binary never built for."""
+    old = os.environ.get("UWSGI_PLUGIN_BACKEND_CACHE_DIR")
+    os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"]
+        else:
+            os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"] = old
+
+
+def learning(uwsgi: str) -> float:
+    """Learning which macros change uwsgi.h's layouts (abi_layout), uncached; seconds."""
+    kit = extract_kit(Path(uwsgi))
+    start = time.perf_counter()
+    kit.learned
+    return time.perf_counter() - start
+
+
 def build_plugin_command(uwsgi: str, project: Path, workdir: Path) -> float:
     workdir.mkdir()
     start = time.perf_counter()
@@ -116,7 +142,8 @@ def main() -> None:
     if not args.uwsgi:
         parser.error("no uwsgi on PATH; pass --uwsgi PATH")
     uwsgi = str(Path(args.uwsgi).absolute())
-    keys = ("sample-hook", "sample-cmd", "bench-hook", "bench-cmd", "clean", "nochange", "onefile", "cold", "cached")
+    keys = ("sample-hook", "sample-cmd", "bench-hook", "bench-cmd", "clean", "nochange", "onefile", "cold", "cached",
+            "first", "learning")
     times: dict[str, list[float]] = {key: [] for key in keys}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -136,6 +163,10 @@ def main() -> None:
             source = bench / "part07.c"
             source.write_text(source.read_text() + f"\n/* edit {run} */\n")
             times["onefile"].append(build_hook(bench, work / f"o{run}e", settings))
+            with empty_cache(work / f"first-cache{run}"):
+                times["first"].append(build_hook(sample, work / f"o{run}f", {"uwsgi": uwsgi}))
+            with empty_cache(work / f"learn-cache{run}"):
+                times["learning"].append(learning(uwsgi))
 
         # plugin_dir() of the sample's wheel, unpacked as installed: cold (asks the binary) and cached.
         site = work / "site"
@@ -160,6 +191,8 @@ def main() -> None:
         (f"{FILES} files: clean, -C build-dir", m["clean"], ""),
         (f"{FILES} files: no change, -C build-dir", m["nochange"], f"{m['nochange'] / m['clean']:.2f}x of a clean build (target <= 0.15x)"),
         (f"{FILES} files: one file changed", m["onefile"], f"{m['onefile'] / m['clean']:.2f}x of a clean build (target <= 0.3x)"),
+        ("sample: first build for a new binary", m["first"], f"+{m['first'] - m['sample-hook']:.1f} s over a build with the kit cached"),
+        ("  of which: learning uwsgi.h's layouts", m["learning"], ""),
         ("plugin_dir(), cold (asks the binary)", m["cold"], "target < 50 ms"),
         ("plugin_dir(), cached key", m["cached"], "target < 5 ms"),
     ]
