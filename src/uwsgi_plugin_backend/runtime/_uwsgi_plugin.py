@@ -275,7 +275,7 @@ def binary_abi(uwsgi: str) -> dict:
     identity = [stat.st_size, stat.st_mtime_ns]
     cache = _read_cache()
     entry = cache.get(path)
-    if entry and entry.get("identity") == identity:
+    if entry and entry.get("identity") == identity and "dot_h_hash" in entry:  # entries before key format a2 lack it
         return entry
     version = _ask(uwsgi, "--version").decode(errors="replace").strip()
     cflags = _ask(uwsgi, "--cflags").decode(errors="replace")
