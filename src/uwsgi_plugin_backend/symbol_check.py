@@ -25,6 +25,7 @@ from .errors import BackendError, log
 from .kit import UwsgiKit
 from .kit_cache import cache_root, store_file
 from .pyuwsgi import find_pyuwsgi_module
+from .runtime._uwsgi_plugin import process_elf
 
 SHN_UNDEF = "SHN_UNDEF"
 
@@ -92,28 +93,32 @@ def _resolve(name: str, search_dirs: list[str], known: dict[str, Path]) -> Path 
     return _compiler_finds(name)
 
 
-def _target(kit: UwsgiKit) -> tuple[Path | None, dict[str, Path]]:
-    """The ELF file that provides uWSGI's symbols (the binary, or pyuwsgi's
-    extension module), and libraries known by name (that module)."""
+def _hosts(kit: UwsgiKit) -> tuple[list[Path], dict[str, Path]]:
+    """The ELF files that provide uWSGI's symbols (the binary; for pyuwsgi its
+    extension module and the Python that loads it), and libraries known by
+    name (that module)."""
     try:
         module = find_pyuwsgi_module(kit)
     except BackendError as error:  # checked where pyuwsgi builds are set up; here, be tolerant
         log(f"  symbol check: {error}")
         module = None
     if module is not None:
-        return module.path, {module.path.name: module.path}
-    return (kit.binary if _read(kit.binary.resolve()) else None), {}
+        return [module.path, Path(process_elf(str(kit.binary)))], {module.path.name: module.path}
+    return ([kit.binary] if _read(kit.binary.resolve()) else []), {}
 
 
 def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> set[str] | None:
     """Every symbol the loading process offers the plugin; None when the uwsgi
     binary cannot be read (then nothing is checked)."""
-    target, known = _target(kit)
-    if target is None:
+    paths, known = _hosts(kit)
+    hosts = [host for host in (_read(path.resolve()) for path in paths) if host is not None]
+    if not hosts:
         return None
-    host = _read(target.resolve())
-    provided = set(host.defined)
-    libraries = [(name, plugin.search_dirs) for name in plugin.needed] + [(name, host.search_dirs) for name in host.needed]
+    provided: set[str] = set()
+    libraries = [(name, plugin.search_dirs) for name in plugin.needed]
+    for host in hosts:
+        provided |= host.defined
+        libraries += [(name, host.search_dirs) for name in host.needed]
     libraries.append(("libc.so.6", []))
     for name, dirs in libraries:
         path = _resolve(name, dirs, known)
