@@ -4,7 +4,6 @@ a uWSGI of another ABI refuse the plugin (see guard/uwsgi_plugin_guard.c)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -23,7 +23,7 @@ from elftools.elf.gnuversions import GNUVerSymSection
 from .abi_layout import compiler
 from .errors import BackendError, log
 from .kit import UwsgiKit
-from .kit_cache import cache_root, store_file
+from .kit_cache import cache_root
 from .pyuwsgi import find_pyuwsgi_module
 from .runtime._uwsgi_plugin import process_elf
 
@@ -161,7 +161,8 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
             "link provide: uwsgi would refuse to load the plugin. Link the library that has them "
             "(LIBS in uwsgiplugin.py, e.g. LIBS = ['-lfoo'])"
         )
-    marker_source = shared_object.with_name(".symbols-checked")
-    marker_source.write_text("")
-    store_file(marker_source, marker)
-    marker_source.unlink()
+    try:  # an empty file: nothing half-written to guard against; a cache we cannot write is no error
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
