@@ -51,7 +51,7 @@ def compiler() -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class LearnedAbi:
     macros: list[str]  # layout-relevant macro names, sorted
-    platform: str  # "machine=x86_64 class=64 libc=glibc time_t=8 off_t=8"
+    platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
 
 
 def _compile(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
