@@ -54,19 +54,27 @@ class LearnedAbi:
     platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
 
 
+def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL)
+    except OSError as error:
+        raise BackendError(
+            f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc (apt-get install gcc) "
+            "or name one with $CC"
+        ) from None
+
+
 def _compile(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
     """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None."""
     src = out.with_suffix(".c")
     src.write_text(source)
-    result = subprocess.run([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)],
-                            cwd=kit_dir, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
-    return None if result.returncode == 0 else (result.stderr.strip() or f"exit status {result.returncode}")
+    result = _run([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
+    return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
 
 
 def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
     """uwsgi.h after the preprocessor, without line markers; None when that fails."""
-    result = subprocess.run([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)],
-                            cwd=kit_dir, capture_output=True, stdin=subprocess.DEVNULL)
+    result = _run([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -189,7 +197,7 @@ def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> 
 
 
 def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
-    version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, errors="replace").stdout
+    version = _run([*compiler, "--version"]).stdout.decode(errors="replace")
     digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, version])
                             .encode()).hexdigest()[:24]
     return cache_root() / "layouts" / f"{digest}.json"
