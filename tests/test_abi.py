@@ -3,6 +3,7 @@ load-time guard, merging wheels, and refusing a uwsgi the wheel has no build for
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run
 
+from uwsgi_plugin_backend.kit_cache import read_kit
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 
@@ -35,28 +37,36 @@ def files_and_hashes(wheel: Path) -> set[str]:
         return {line for line in archive.read(record).decode().splitlines() if line and not line.startswith(record)}
 
 
+def info(uwsgi: Path) -> dict[str, str]:
+    """`uwsgi-plugin-backend info --uwsgi PATH`, as "label: value" pairs."""
+    out = run([sys.executable, "-m", "uwsgi_plugin_backend", "info", "--uwsgi", uwsgi], env=clean_env()).stdout
+    return {label.strip(): value.strip() for label, _, value in (line.partition(":") for line in out.splitlines())}
+
+
 def test_three_uwsgi_builds_have_three_keys(pip_uwsgi, debian_uwsgi, pyuwsgi_venv):
-    found = {kind: runtime.binary_abi(str(path)) for kind, path in
-             (("pip", pip_uwsgi), ("debian", debian_uwsgi), ("pyuwsgi", pyuwsgi_venv.uwsgi))}
-    assert len({entry["key"] for entry in found.values()}) == 3, found
+    found = {kind: info(path) for kind, path in (("pip", pip_uwsgi), ("debian", debian_uwsgi), ("pyuwsgi", pyuwsgi_venv.uwsgi))}
+    assert len({entry["ABI key"] for entry in found.values()}) == 3, found
     assert found["debian"]["summary"].startswith("uWSGI 2.0.21-debian +")
     assert "+pcre " in found["debian"]["summary"] and "+as_shared_library" in found["pyuwsgi"]["summary"]
     for entry in found.values():
-        assert entry["key"].startswith(entry["version"] + "-")
+        assert re.fullmatch(r"a2-[0-9a-f]{16}", entry["ABI key"]), entry
 
 
-def test_key_ignores_macros_uwsgi_h_does_not_test(pip_uwsgi):
-    version = run([pip_uwsgi, "--version"]).stdout.strip()
-    cflags = run([pip_uwsgi, "--cflags"]).stdout
-    dot_h = subprocess.run([str(pip_uwsgi), "--dot-h"], capture_output=True, check=True).stdout
-    tested = runtime.tested_macros(dot_h)
-    assert {"UWSGI_SSL", "UWSGI_PCRE", "UWSGI_ROUTING"} <= tested
-    assert not {"UWSGI_PLUGIN_DIR", "UWSGI_DECLARE_EMBEDDED_PLUGINS", "UWSGI_LOAD_EMBEDDED_PLUGINS"} & tested
-    other_plugins = cflags.replace('-DUWSGI_PLUGIN_DIR="\\".\\""', '-DUWSGI_PLUGIN_DIR="\\"/usr/lib/uwsgi\\""')
-    other_plugins = other_plugins.replace("UDEP(python);", "")
-    assert other_plugins != cflags
-    assert runtime.abi_key(version, other_plugins, dot_h) == runtime.abi_key(version, cflags, dot_h)
-    assert runtime.abi_key(version, cflags + " -DUWSGI_PCRE", dot_h) != runtime.abi_key(version, cflags, dot_h)
+def test_key_counts_only_macros_that_change_layouts(pip_uwsgi):
+    kit = read_kit(pip_uwsgi)
+    # Learned from the compiler: these change struct uwsgi_server and others ...
+    assert {"UWSGI_SSL", "UWSGI_ROUTING", "UWSGI_ZLIB"} <= set(kit.layout_macros)
+    # ... these only add declarations, or are not used by uwsgi.h at all.
+    assert not {"UWSGI_XML", "UWSGI_YAML", "UWSGI_JSON", "UWSGI_UUID", "UWSGI_VERSION", "UWSGI_PLUGIN_DIR",
+                "UWSGI_AS_SHARED_LIBRARY"} & set(kit.layout_macros)
+    assert kit.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+    without_xml = kit.cflags.replace("-DUWSGI_XML ", "").replace('-DUWSGI_VERSION="\\"2.0.31\\""', "-DUWSGI_VERSION=2.1")
+    assert without_xml != kit.cflags
+    key = runtime.abi_key(kit.cflags, kit.dot_h, kit.layout_macros, kit.platform)
+    assert key == kit.abi_key
+    assert runtime.abi_key(without_xml, kit.dot_h, kit.layout_macros, kit.platform) == key
+    assert runtime.abi_key(kit.cflags.replace("-DUWSGI_SSL", ""), kit.dot_h, kit.layout_macros, kit.platform) != key
+    assert runtime.abi_key(kit.cflags, kit.dot_h, kit.layout_macros, kit.platform.replace("glibc", "musl")) != key
 
 
 def test_one_wheel_for_pip_and_debian_uwsgi(tmp_path, pip_uwsgi, debian_uwsgi):

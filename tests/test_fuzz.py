@@ -70,11 +70,13 @@ header_lines = st.one_of(
        junk=st.binary(max_size=64))
 def test_abi_key_parser_never_crashes(cflags, header, junk):
     dot_h = header.encode("utf-8", "surrogatepass") + junk
-    key = runtime.abi_key("2.0.31", cflags, dot_h)
-    assert key == runtime.abi_key("2.0.31", cflags, dot_h)  # deterministic
-    assert key.startswith("2.0.31-") and len(key.rsplit("-", 1)[1]) == 16
-    assert runtime.abi_summary("2.0.31", cflags, dot_h).startswith("uWSGI 2.0.31")
-    for token in runtime.abi_defines(cflags, dot_h):
+    macros = runtime.tested_macros(dot_h)
+    platform = "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+    key = runtime.abi_key(cflags, dot_h, macros, platform)
+    assert key == runtime.abi_key(cflags, dot_h, macros, platform)  # deterministic
+    assert key.startswith("a2-") and len(key.rsplit("-", 1)[1]) == 16
+    assert runtime.abi_summary("2.0.31", cflags).startswith("uWSGI 2.0.31")
+    for token in runtime.abi_defines(cflags, macros):
         assert token.startswith("-D") and token in cflags.split()
 
 

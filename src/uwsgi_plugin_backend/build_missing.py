@@ -35,6 +35,7 @@ from .runtime._uwsgi_plugin import (
     cache_dir,
     fallback_builds_dir,
     find_default_uwsgi,
+    record_fits,
 )
 from .shipped_sources import SOURCES_DIR
 
@@ -73,11 +74,12 @@ def _target(uwsgi: str | None) -> ChosenUwsgi:
     return ChosenUwsgi(found[0], found[1])
 
 
-def _fitting(package_dir: Path, key: str) -> Path | None:
+def _fitting(package_dir: Path, wanted: dict[str, str]) -> Path | None:
+    """A build already there that fits the uwsgi described by ``wanted`` (binary_abi())."""
     for directory in (package_dir / BUILDS_DIR.name, fallback_builds_dir(package_dir)):
         for record in directory.glob("*/build.json"):
             try:
-                if json.loads(record.read_text()).get("abi_key") == key:
+                if record_fits(json.loads(record.read_text()), wanted):
                     return record.parent
             except (OSError, ValueError):
                 continue
@@ -124,12 +126,12 @@ def build_missing(distribution: str, uwsgi: str | None) -> Path:
                            f"pip install --force-reinstall --no-binary {dist.name} --no-cache-dir {dist.name}")
     target = _target(uwsgi)
     try:
-        key = binary_abi(str(target.path))["key"]
+        wanted = binary_abi(str(target.path))
     except CannotAsk as error:
         raise BackendError(f"{error}; name a working uwsgi binary with --uwsgi PATH") from None
-    found = _fitting(package_dir, key)
+    found = _fitting(package_dir, wanted)
     if found:
-        log(f"{dist.name} already has a build for {target.path} (ABI key {key}) in {found}")
+        log(f"{dist.name} already has a build for {target.path} ({wanted['summary']}) in {found}")
         return found
     record = _record_file(dist)
     # Into the package only when its RECORD can list the build too (so pip uninstall removes it).
@@ -137,7 +139,7 @@ def build_missing(distribution: str, uwsgi: str | None) -> Path:
     destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
     lock = cache_dir() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
     with locked(lock, f"the builds of {dist.name}"):
-        found = _fitting(package_dir, key)  # another run may have built it while we waited
+        found = _fitting(package_dir, wanted)  # another run may have built it while we waited
         if found:
             log(f"another build-missing run built it meanwhile: {found}")
             return found

@@ -7,17 +7,25 @@ import dataclasses
 import functools
 import os
 import re
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BackendError, env_seconds
 from .runtime._uwsgi_plugin import (
     CannotAsk,
+    NoMatchingBuild,
+    abi_defines,
     abi_hash,
     abi_key,
     abi_summary,
     ask,
-    tested_macros,
+    dot_h_hash,
+    platform_of,
 )
+
+if TYPE_CHECKING:
+    from .abi_layout import LearnedAbi
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
 # Compiler options whose argument is the next word: conda's toolchains write `-isystem /path`.
@@ -34,22 +42,48 @@ class UwsgiKit:
     config_py: bytes
     directory: Path | None = None  # where uwsgi.h and uwsgiconfig.py lie, once cached
 
-    # Hashing uwsgi.h in pure Python takes milliseconds: each value is computed once.
+    # Learning the layouts runs the compiler (cached on disk); each value is computed once.
+    @functools.cached_property
+    def learned(self) -> LearnedAbi:
+        from .abi_layout import compiler, learn  # abi_layout reads the kit cache, which imports this module
+
+        try:
+            elf_part = platform_of(str(self.binary))
+        except NoMatchingBuild as error:
+            raise BackendError(f"{error}; name a uwsgi binary or pyuwsgi's uwsgi script") from None
+        if self.directory is not None:
+            return learn(elf_part, self.dot_h, self.cflags, self.directory, compiler())
+        with tempfile.TemporaryDirectory(prefix="uwsgi-kit-") as tmp:
+            self.write(Path(tmp))
+            return learn(elf_part, self.dot_h, self.cflags, Path(tmp), compiler())
+
+    @property
+    def layout_macros(self) -> list[str]:
+        return self.learned.macros
+
+    @property
+    def platform(self) -> str:
+        return self.learned.platform
+
+    @functools.cached_property
+    def abi_defines(self) -> list[str]:
+        return abi_defines(self.cflags, self.layout_macros)
+
+    @functools.cached_property
+    def dot_h_hash(self) -> str:
+        return dot_h_hash(self.dot_h)
+
     @functools.cached_property
     def abi_key(self) -> str:
-        return abi_key(self.version, self.cflags, self.dot_h)
+        return abi_key(self.cflags, self.dot_h, self.layout_macros, self.platform)
 
     @functools.cached_property
     def abi_hash(self) -> str:
-        return abi_hash(self.cflags, self.dot_h)
+        return abi_hash(self.cflags, self.dot_h, self.layout_macros, self.platform)
 
     @functools.cached_property
     def abi_summary(self) -> str:
-        return abi_summary(self.version, self.cflags, self.dot_h)
-
-    @functools.cached_property
-    def tested_macros(self) -> set[str]:
-        return tested_macros(self.dot_h)
+        return abi_summary(self.version, self.cflags)
 
     @functools.cached_property
     def build_dir_name(self) -> str:

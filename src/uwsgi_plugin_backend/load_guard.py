@@ -4,13 +4,11 @@ a uWSGI of another ABI refuse the plugin (see guard/uwsgi_plugin_guard.c)."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shlex
 import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
+from .abi_layout import compiler
 from .errors import BackendError
 from .kit import UwsgiKit
 from .kit_cache import cache_root, store_file
@@ -35,18 +33,25 @@ def c_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def compiler() -> list[str]:
-    """The C compiler uwsgiconfig.py uses: $CC, else the interpreter's CC, else gcc."""
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "gcc")
+def split_platform(platform: str) -> tuple[str, str, str]:
+    """``machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8`` -> the text
+    before the libc family, the family, the text after it."""
+    head, rest = platform.split("libc=", 1)
+    libc, _, tail = rest.partition(" ")
+    return head + "libc=", libc, (" " + tail) if tail else ""
 
 
 def guard_header(kit: UwsgiKit, plugin: str, fix: str) -> str:
+    platform_head, libc, platform_tail = split_platform(kit.platform)
     defines = {
         "GUARD_PLUGIN_NAME": c_string(plugin),
         "GUARD_HASH": f"0x{kit.abi_hash}ULL",
         "GUARD_KEY": c_string(kit.abi_key),
         "GUARD_SUMMARY": c_string(kit.abi_summary),
-        "GUARD_TESTED": c_string(" " + " ".join(sorted(kit.tested_macros)) + " "),
+        "GUARD_TESTED": c_string(" " + " ".join(kit.layout_macros) + " "),
+        "GUARD_PLATFORM_HEAD": c_string(platform_head),
+        "GUARD_PLATFORM_TAIL": c_string(platform_tail),
+        "GUARD_LIBC": c_string(libc),
         "GUARD_NOTABLE": c_string(" " + " ".join(NOTABLE_FEATURES) + " "),
         "GUARD_FIX": c_string(fix),
     }

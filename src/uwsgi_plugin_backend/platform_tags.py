@@ -4,12 +4,19 @@ and library list cover every .so, else the plain platform tag.
 
 Undefined symbols without a version (those uWSGI provides when it loads the
 plugin) say nothing about the platform and are ignored, as auditwheel does.
+
+The C library family comes from the uwsgi binaries the plugins are built for
+(their PT_INTERP; pyuwsgi: the interpreter's), not from the build host nor
+the plugin: auditwheel takes a .so that names no versioned glibc symbol for
+glibc, so a plugin for a musl uwsgi would otherwise be tagged manylinux. For
+musl, the policy is the musllinux_1_x of the binary's own musl loader.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
 from auditwheel.architecture import Architecture
@@ -18,11 +25,13 @@ from auditwheel.elfutils import (
     elf_read_dt_needed,
     filter_undefined_symbols,
 )
-from auditwheel.libc import Libc
+from auditwheel.error import InvalidLibcError
+from auditwheel.libc import Libc, _get_musl_version
 from auditwheel.policy import Policy, WheelPolicies
 from elftools.elf.elffile import ELFFile
 
 from .errors import BackendError
+from .runtime._uwsgi_plugin import elf_interpreter, libc_family, process_elf
 
 # (e_machine, ELF class, little endian) -> architecture; auditwheel's own table.
 MACHINES = {
@@ -76,18 +85,48 @@ def _outside(policy: Policy, path: Path, libraries: list[str]) -> list[str]:
     return outside + sorted(used_blacklisted)
 
 
-def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset()) -> PlatformChoice:
+def host_libc(hosts: list[Path]) -> tuple[Libc, str | None]:
+    """The C library of the processes that load the plugins, and for musl the
+    musllinux policy of their musl (None: auditwheel's latest)."""
+    interpreters = set()
+    for host in hosts:
+        try:
+            interpreters.add(elf_interpreter(process_elf(str(host)))[1])
+        except (OSError, ValueError) as error:
+            raise BackendError(f"cannot read the C library of {host}: {error}") from None
+    families = {libc_family(interpreter) for interpreter in interpreters} - {"none"}
+    if len(families) > 1:
+        raise BackendError(f"the uwsgi binaries use different C libraries ({', '.join(sorted(families))}); build one wheel for each")
+    if families != {"musl"}:
+        return Libc.GLIBC, None
+    versions = set()
+    for interpreter in interpreters:
+        try:
+            version = _get_musl_version(Path(interpreter.decode()))
+            versions.add((version.major, version.minor))
+        except (InvalidLibcError, OSError):  # the loader is not on this machine: the latest policy
+            return Libc.MUSL, None
+    major, minor = max(versions)
+    return Libc.MUSL, f"musllinux_{major}_{minor}"
+
+
+def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset(),
+                    hosts: Sequence[Path] = ()) -> PlatformChoice:
     """The most compatible platform tags every one of ``shared_objects`` fits;
-    ``provided`` names libraries the loading process brings (pyuwsgi's module)."""
+    ``provided`` names libraries the loading process brings (pyuwsgi's module);
+    ``hosts`` are the uwsgi binaries they are built for (their C library)."""
     architectures = {_architecture(path) for path in shared_objects}
     if len(architectures) != 1:
         raise BackendError(f"the plugins are built for different machines ({', '.join(map(str, architectures))})")
-    policies = WheelPolicies(libc=Libc.detect(), arch=architectures.pop())
+    libc, musl_policy = host_libc(list(hosts)) if hosts else (Libc.detect(), None)
+    policies = WheelPolicies(libc=libc, arch=architectures.pop(), musl_policy=musl_policy)
     symbols: dict[str, set[str]] = {}
     for path in shared_objects:
         for library, versions in _versioned_symbols(path).items():
             symbols.setdefault(library, set()).update(versions)
     by_symbols = policies.versioned_symbols_policy(symbols)
+    if libc == Libc.MUSL:  # musl's loader serves any libc.* itself (Debian's musl-gcc links "libc.so")
+        provided = {*provided, "libc.so"}
     needed = {path: [lib for lib in elf_read_dt_needed(path) if lib not in provided] for path in shared_objects}
     outside: dict[str, list[str]] = {}
     # Most compatible first; a policy can only be as compatible as the symbol versions allow.

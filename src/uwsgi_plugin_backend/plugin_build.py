@@ -28,6 +28,7 @@ from ._uwsgiconfig_driver import C_IDENTIFIER
 from .errors import BackendError, log
 from .kit import UwsgiKit
 from .load_guard import compile_guard
+from .symbol_check import check_symbols
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 
@@ -210,9 +211,9 @@ def _in_project(project: Path, header: str) -> Path | None:
     return None
 
 
-def missing_header_hint(output: str, project: Path) -> str:
+def missing_header_hint(output: str, project: Path | None = None) -> str:
     """Name the package to install when a header uwsgi.h needs is missing; for a
-    header of the project (or beside it), say what the build sees instead."""
+    header of the ``project`` (or beside it), say what the build sees instead."""
     match = MISSING_HEADER.search(output)
     if match is None:
         return ""
@@ -223,13 +224,13 @@ def missing_header_hint(output: str, project: Path) -> str:
             f"\n\n{header} is not installed; the uwsgi binary was built with a feature that needs it. "
             f"Install it: apt-get install {package} (Fedora: the -devel package)."
         )
-    found = _in_project(project, header)
+    found = _in_project(project, header) if project else None
     if found is not None:
         return (
             f"\n\n{header} is a file of the project ({found}), but not on the include path: add its directory "
             "to CFLAGS in uwsgiplugin.py, relative to the plugin directory (e.g. CFLAGS = ['-I../common'])."
         )
-    if header.startswith(("./", "../", "/")):
+    if project and header.startswith(("./", "../", "/")):
         return (
             f"\n\n{header} is not in the build, which compiles a copy of the project {project} (the directory "
             "holding pyproject.toml) and sees nothing beside it. Keep the headers a plugin includes inside the project."
@@ -305,6 +306,7 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
+    check_symbols(shared_object, name, kit)
     if options.strip:
         strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)

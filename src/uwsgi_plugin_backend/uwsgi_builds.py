@@ -37,6 +37,11 @@ class UwsgiBuild:
             "distribution": config.name,
             "plugins": [plugin.name for plugin in self.plugins],
             "abi_key": self.kit.abi_key,
+            # What the runtime module's record_fits compares with a uwsgi binary.
+            "dot_h_hash": self.kit.dot_h_hash,
+            "platform": self.kit.platform,
+            "layout_macros": self.kit.layout_macros,
+            "abi_defines": self.kit.abi_defines,
             "summary": self.kit.abi_summary,
             "uwsgi_version": self.kit.version,
             "uwsgi_cflags": self.kit.cflags,

@@ -6,20 +6,31 @@ computes ABI keys with this same module, so build and run time agree.
 
     uwsgi --plugins-dir "$(python -m PACKAGE)" --plugin NAME
 
-ABI key: ``<version>-<16 hex digits>``, for example ``2.0.31-6f1c0b2a9d3e4f50``.
-The digits are the 64-bit FNV-1a hash of a canonical text made from the
-binary alone:
+ABI key: ``a2-<16 hex digits>``, for example ``a2-6f1c0b2a9d3e4f50`` (``a2``
+is the key format: a later change of what is hashed gets another prefix).
+The digits are the 64-bit FNV-1a hash of a canonical text:
 
     dot_h=<FNV-1a of `uwsgi --dot-h`, trailing white space removed, 16 hex>
+    platform=machine=<ELF machine> class=<32|64>-<le|be> libc=<glibc|musl|none> time_t=<bytes> off_t=<bytes>
     <each -D token of `uwsgi --cflags` (split on white space, as written)
-     whose macro uwsgi.h tests in #if/#ifdef/#ifndef/#elif, or UWSGI_VERSION,
-     sorted, one per line>
+     whose macro changes a layout uwsgi.h declares, sorted, one per line>
 
-Macros uwsgi.h never tests (embedded plugin lists, the plugin dir) cannot
-change a struct layout and are left out by that rule. Two binaries with the
-same key are interchangeable for plugins. The load-time guard compiled into
-every plugin computes the same text in C from uwsgi_get_dot_h() and
-uwsgi_get_cflags().
+The backend learns at build time, with the compiler, which macros change the
+layout of a struct, union, enum or typedef of uwsgi.h (abi_layout.py); a
+build's record carries that list, its platform line and its tokens. Macros
+that only add or remove declarations (UWSGI_XML, UWSGI_JSON ...) are left
+out: a plugin using a function the loading uwsgi lacks fails cleanly at
+dlopen(), and the backend checks symbols at build time. The version string
+is not in the key either: two releases with the same uwsgi.h and the same
+layouts are the same ABI to a plugin (pip's uWSGI 2.0.31 and pyuwsgi 2.0.30
+ship byte-identical headers), and a changed struct changes uwsgi.h.
+
+At run time (no compiler) a build fits a uwsgi binary when the binary's
+uwsgi.h hash and ELF platform (machine, class, libc family from PT_INTERP;
+for a script such as pyuwsgi's `uwsgi`, its interpreter's) equal the
+record's, and its CFLAGS filtered by the record's macro list give the
+record's tokens. The load-time guard compiled into every plugin computes the
+same canonical text in C from uwsgi_get_dot_h() and uwsgi_get_cflags().
 """
 
 from __future__ import annotations
@@ -29,10 +40,13 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
@@ -40,12 +54,15 @@ BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
+KEY_FORMAT = "a2"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 C_WHITESPACE = re.compile("[ \t\n\v\f\r]+")
-# Shown in the human summary as +name or -name; the key itself uses every tested macro.
+# Shown in the human summary as +name or -name.
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
+ELF_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
+                243: "riscv", 258: "loongarch"}
 
 
 class NoMatchingBuild(LookupError):
@@ -60,7 +77,8 @@ def fnv1a64(data: bytes) -> int:
 
 
 def tested_macros(dot_h: bytes) -> set[str]:
-    """Every identifier uwsgi.h tests in a preprocessor conditional.
+    """Every identifier uwsgi.h tests in a preprocessor conditional: the macros
+    the backend tries adding when it learns which ones change a layout.
 
     ``#ifndef X`` followed by ``#define X`` only gives X a default (as uwsgi.h
     does for the embedded plugin lists); that is not a test.
@@ -77,38 +95,128 @@ def tested_macros(dot_h: bytes) -> set[str]:
             continue
         names.update(IDENTIFIER.findall(condition))
     names.discard("defined")
-    return names | {"UWSGI_VERSION"}
+    return names
 
 
-def abi_defines(cflags: str, dot_h: bytes) -> list[str]:
-    """The -D tokens of the CFLAGS that can change what uwsgi.h declares; split
+def macro_name(token: str) -> str:
+    """``-DNAME=value`` -> ``NAME``."""
+    return token[2:].split("=", 1)[0]
+
+
+def abi_defines(cflags: str, macros: Iterable[str]) -> list[str]:
+    """The -D tokens of the CFLAGS whose macro is in ``macros``, sorted; split
     on the white space C's isspace() knows, as the load-time guard does."""
-    tested = tested_macros(dot_h)
-    tokens = C_WHITESPACE.split(cflags)
-    return sorted(token for token in tokens if token.startswith("-D") and token[2:].split("=", 1)[0] in tested)
+    wanted = set(macros)
+    return sorted(token for token in C_WHITESPACE.split(cflags) if token.startswith("-D") and macro_name(token) in wanted)
 
 
-def abi_canonical(cflags: str, dot_h: bytes) -> bytes:
-    lines = [f"dot_h={fnv1a64(dot_h.rstrip()):016x}", *abi_defines(cflags, dot_h)]
+def dot_h_hash(dot_h: bytes) -> str:
+    return f"{fnv1a64(dot_h.rstrip()):016x}"
+
+
+def canonical_text(dot_h_hash: str, platform: str, defines: list[str]) -> bytes:
+    lines = [f"dot_h={dot_h_hash}", f"platform={platform}", *defines]
     return "".join(line + "\n" for line in lines).encode()
 
 
-def abi_hash(cflags: str, dot_h: bytes) -> str:
-    return f"{fnv1a64(abi_canonical(cflags, dot_h)):016x}"
+def abi_canonical(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> bytes:
+    return canonical_text(dot_h_hash(dot_h), platform, abi_defines(cflags, macros))
 
 
-def abi_key(version: str, cflags: str, dot_h: bytes) -> str:
-    return f"{version}-{abi_hash(cflags, dot_h)}"
+def abi_hash(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
+    return f"{fnv1a64(abi_canonical(cflags, dot_h, macros, platform)):016x}"
 
 
-def abi_summary(version: str, cflags: str, dot_h: bytes) -> str:
-    """``uWSGI 2.0.31 +ssl +xml -pcre ...``: the notable features, for people
-    (the same text the load-time guard prints)."""
-    defined = {token[2:].split("=", 1)[0] for token in abi_defines(cflags, dot_h)}
+def abi_key(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
+    return f"{KEY_FORMAT}-{abi_hash(cflags, dot_h, macros, platform)}"
+
+
+def abi_summary(version: str, cflags: str) -> str:
+    """``uWSGI 2.0.31 +ssl +xml -pcre ...``: version and notable features, for
+    people (the same text the load-time guard prints); not part of the key."""
+    defined = {macro_name(token) for token in C_WHITESPACE.split(cflags) if token.startswith("-D")}
     present = [f"UWSGI_{name.upper()}" in defined for name in NOTABLE_FEATURES]
     plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
     minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
     return " ".join([f"uWSGI {version}", *plus, *minus])
+
+
+def elf_interpreter(path: str | Path) -> tuple[str, bytes]:
+    """``("machine=x86_64 class=64-le", PT_INTERP)`` of an ELF file, read from
+    its header and program headers (PT_INTERP is empty for a library)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or len(head) < 52:
+            raise ValueError(f"{path} is not an ELF file")
+        bits, order = (64 if head[4] == 2 else 32), ("<" if head[5] == 1 else ">")
+        machine = struct.unpack_from(order + "H", head, 18)[0]
+        if bits == 64:
+            phoff, (phentsize, phnum) = struct.unpack_from(order + "Q", head, 32)[0], struct.unpack_from(order + "HH", head, 54)
+        else:
+            phoff, (phentsize, phnum) = struct.unpack_from(order + "I", head, 28)[0], struct.unpack_from(order + "HH", head, 42)
+        interpreter = b""
+        for index in range(phnum):
+            f.seek(phoff + index * phentsize)
+            entry = f.read(phentsize)
+            if struct.unpack_from(order + "I", entry, 0)[0] != 3:  # PT_INTERP
+                continue
+            # p_offset and p_filesz
+            offset, size = (struct.unpack_from(order + "QQQQ", entry, 8)[::3] if bits == 64
+                            else struct.unpack_from(order + "IIII", entry, 4)[::3])
+            f.seek(offset)
+            interpreter = f.read(size).rstrip(b"\0")
+    name = ELF_MACHINES.get(machine, f"em{machine}")
+    return f"machine={name} class={bits}-{'le' if order == '<' else 'be'}", interpreter
+
+
+def libc_family(interpreter: bytes) -> str:
+    """ld-musl-*: musl; another program interpreter: glibc; none: none."""
+    return "musl" if b"ld-musl" in interpreter else "glibc" if interpreter else "none"
+
+
+def elf_platform(path: str | Path) -> str:
+    """``machine=x86_64 class=64-le libc=glibc`` of an ELF file."""
+    machine, interpreter = elf_interpreter(path)
+    return f"{machine} libc={libc_family(interpreter)}"
+
+
+def process_elf(uwsgi: str) -> str:
+    """The ELF file whose C library loads the plugins: the uwsgi binary, or for
+    a script (pyuwsgi's console script) the interpreter it runs under (the
+    shebang, or the exec line pip writes after ``#!/bin/sh``)."""
+    path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
+    with open(path, "rb") as f:
+        first, second = f.readline(4096), f.readline(4096)
+    if first.startswith(b"#!"):
+        command = shlex.split(first[2:].decode(errors="replace"))
+        exec_line = SH_EXEC.match(second.decode(errors="replace"))
+        if command == ["/bin/sh"] and exec_line:
+            command = shlex.split(exec_line.group(1))
+        if command and os.path.basename(command[0]) == "env" and len(command) > 1:
+            command = command[1:]
+        if command:
+            return os.path.realpath(shutil.which(command[0]) or command[0])
+    return path
+
+
+def platform_of(uwsgi: str) -> str:
+    """The ELF platform of the process a uwsgi binary or script runs as."""
+    try:
+        return elf_platform(process_elf(uwsgi))
+    except (OSError, ValueError, struct.error) as error:
+        raise NoMatchingBuild(f"cannot read the platform of {uwsgi}: {error}") from None
+
+
+def record_fits(record: dict, binary: dict) -> bool:
+    """Does the build ``record`` fit the uwsgi described by ``binary`` (its
+    ``dot_h_hash``, ``platform`` and ``cflags``, from binary_abi())?  The same
+    uwsgi.h, the same ELF platform, and the same tokens of the macros that
+    build found to change layouts."""
+    return (
+        record.get("dot_h_hash") == binary["dot_h_hash"]
+        and record.get("platform", "").startswith(binary["platform"] + " ")
+        and abi_defines(binary["cflags"], record.get("layout_macros", [])) == record.get("abi_defines")
+    )
 
 
 # Variables that steer a Python interpreter. A frontend's build environment
@@ -156,8 +264,6 @@ FIND_PYUWSGI = "import importlib.util as u; s = u.find_spec('pyuwsgi'); print(s.
 
 def script_interpreter(script: Path) -> list[str] | None:
     """The interpreter a console script runs under, or None for a binary."""
-    import shlex  # late: only scripts need it
-
     with script.open("rb") as f:
         first = f.readline(4096).decode(errors="replace").strip()
         second = f.readline(4096).decode(errors="replace").strip()
@@ -239,8 +345,8 @@ def cache_dir() -> Path:
 
 
 # abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
-CACHE_FORMAT = 2
-ENTRY_FIELDS = ("key", "summary", "version")
+CACHE_FORMAT = 3  # 3: the fields record_fits compares (key format a2)
+ENTRY_FIELDS = ("summary", "version", "cflags", "dot_h_hash", "platform")
 
 
 def _cache_file() -> Path:
@@ -273,7 +379,8 @@ def _write_cache(cache: dict[str, dict[str, str]]) -> None:
 
 
 def binary_abi(uwsgi: str) -> dict[str, str]:
-    """``{"key", "summary", "version"}`` of a uwsgi binary, cached by what the binary is."""
+    """``{"summary", "version", "cflags", "dot_h_hash", "platform"}`` of a uwsgi
+    binary (what record_fits compares), cached by what the binary is."""
     identity = binary_identity(uwsgi)
     cache = _read_cache()
     if identity in cache:
@@ -281,7 +388,13 @@ def binary_abi(uwsgi: str) -> dict[str, str]:
     version = ask(uwsgi, "--version").decode(errors="replace").strip()
     cflags = ask(uwsgi, "--cflags").decode(errors="replace")
     dot_h = ask(uwsgi, "--dot-h")
-    entry = {"version": version, "key": abi_key(version, cflags, dot_h), "summary": abi_summary(version, cflags, dot_h)}
+    entry = {
+        "version": version,
+        "summary": abi_summary(version, cflags),
+        "cflags": cflags,
+        "dot_h_hash": dot_h_hash(dot_h),
+        "platform": platform_of(uwsgi),
+    }
     cache[identity] = entry
     _write_cache(cache)
     return entry
@@ -406,6 +519,17 @@ def default_uwsgi() -> str | None:
     return str(found[0]) if found else None
 
 
+def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
+    """The binary's key, for messages: the backend learns which macros count
+    with a compiler, so without one only a build of the same uwsgi.h and
+    platform can tell; else the key is unknown here."""
+    for _, record in carried:
+        if record.get("dot_h_hash") == binary["dot_h_hash"] and record.get("platform", "").startswith(binary["platform"] + " "):
+            defines = abi_defines(binary["cflags"], record["layout_macros"])
+            return f"{KEY_FORMAT}-{fnv1a64(canonical_text(binary['dot_h_hash'], record['platform'], defines)):016x}"
+    return f"{KEY_FORMAT}-? (uwsgi.h {binary['dot_h_hash']}, {binary['platform']}; no build here has that uwsgi.h)"
+
+
 def plugin_dir(uwsgi: str | None = None) -> str:
     """The absolute directory holding this wheel's ``<NAME>_plugin.so`` files
     built for ``uwsgi`` (default: the uwsgi the user runs)."""
@@ -418,11 +542,11 @@ def plugin_dir(uwsgi: str | None = None) -> str:
         )
     wanted = binary_abi(binary)
     for directory, record in carried:
-        if record["abi_key"] == wanted["key"]:
+        if record_fits(record, wanted):
             return str(directory)
     if os.environ.get(BUILD_MISSING_ENV) == "1" and _build_missing(_distribution_name(carried), binary):
         return plugin_dir(binary)
-    raise NoMatchingBuild(no_build_fits(binary, wanted, carried))
+    raise NoMatchingBuild(no_build_fits(binary, {**wanted, "key": key_as_seen_by(carried, wanted)}, carried))
 
 
 BUILD_MISSING_ENV = "UWSGI_PLUGIN_BACKEND_BUILD_MISSING"
@@ -454,8 +578,6 @@ def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
 def _sdist_route(distribution: str, binary: str) -> str:
     """The command that rebuilds this distribution from source for ``binary``:
     from the index, or from the local directory it was installed from."""
-    import shlex  # late: only this error needs it
-
     prefix = f"{ENV_VAR}={shlex.quote(binary)}"
     try:
         from importlib.metadata import (
@@ -478,8 +600,6 @@ def _sdist_route(distribution: str, binary: str) -> str:
 
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
     """The "no build fits" message: build-missing first, then the route through the sdist."""
-    import shlex  # late: only this error needs it
-
     distribution = _distribution_name(carried)
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
     return (

@@ -1,0 +1,277 @@
+"""Which -D macros change what a plugin sees of uWSGI, learned from the compiler.
+
+uwsgi.h is compiled with a binary's CFLAGS and debug information, and the
+layout of every struct, union, enum and typedef it declares is read back from
+the DWARF. Each candidate macro is then toggled (a -D of the CFLAGS removed,
+a macro uwsgi.h tests but the CFLAGS leave undefined added as -DX) and the
+layouts compared. A macro is layout-relevant when a type both compiles share
+changes; a macro that only adds or removes declarations (functions, or types
+nothing else uses) is not: a plugin that uses what is missing fails to load,
+and the build-time symbol check reports it first.
+
+A toggle whose compile fails (a feature header not installed) counts as
+relevant: that is the safe side, and a macro the binary does not define adds
+no token to its key either way.
+
+The answer is cached per (uwsgi.h, CFLAGS, compiler) in the backend cache.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from .errors import BackendError
+from .kit_cache import cache_root
+from .runtime._uwsgi_plugin import C_WHITESPACE, tested_macros
+
+LAYOUT_FORMAT = "layout-1"  # bump when what is compared changes: old cache entries are then ignored
+TU = '#include "uwsgi.h"\n'
+DEBUG_FLAGS = ["-g", "-gno-record-gcc-switches", "-fno-eliminate-unused-debug-types", "-c"]
+# Sections whose bytes hold every type the compile described: equal bytes, equal layouts.
+DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str")
+SIZES = "#include <time.h>\n#include <sys/types.h>\nchar time_t_size[sizeof(time_t)];\nchar off_t_size[sizeof(off_t)];\n"
+
+
+def compiler() -> list[str]:
+    """The C compiler uwsgiconfig.py uses: $CC, else the interpreter's CC, else gcc."""
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "gcc")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedAbi:
+    macros: list[str]  # layout-relevant macro names, sorted
+    platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+
+
+def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL)
+    except OSError as error:
+        raise BackendError(
+            f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc (apt-get install gcc) "
+            "or name one with $CC"
+        ) from None
+
+
+def _compile(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
+    """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None."""
+    src = out.with_suffix(".c")
+    src.write_text(source)
+    result = _run([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
+    return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
+
+
+def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
+    """uwsgi.h after the preprocessor, without line markers; None when that fails."""
+    result = _run([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _debug_bytes(obj: Path) -> bytes:
+    with obj.open("rb") as f:
+        elf = ELFFile(f)
+        return b"\0".join((elf.get_section_by_name(name).data() if elf.get_section_by_name(name) else b"") for name in DEBUG_SECTIONS)
+
+
+def _describe(die, depth: int = 0) -> str:
+    """A type as text: named types by kind, name and size; anonymous aggregates inline."""
+    if die is None:
+        return "void"
+    tag = die.tag.replace("DW_TAG_", "")
+    name = die.attributes.get("DW_AT_name")
+    size = die.attributes.get("DW_AT_byte_size")
+    size_text = f"({size.value})" if size else ""
+    if tag in ("pointer_type", "const_type", "volatile_type", "restrict_type", "atomic_type"):
+        # Behind a pointer only the target's name matters (its layout is compared on its own).
+        inner = die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+        return f"{tag}({_describe(inner, depth + 1) if tag != 'pointer_type' else _name(inner)})"
+    if tag == "array_type":
+        bounds = [str(c.attributes["DW_AT_upper_bound"].value) if "DW_AT_upper_bound" in c.attributes else "?"
+                  for c in die.iter_children() if c.tag == "DW_TAG_subrange_type"]
+        return f"[{','.join(bounds)}]{_describe(die.get_DIE_from_attribute('DW_AT_type'), depth + 1)}"
+    if tag in ("structure_type", "union_type", "enumeration_type") and (name is None) and depth < 8:
+        return _layout(die, depth + 1)
+    if tag == "subroutine_type":
+        return "function"
+    return f"{tag} {name.value.decode() if name else '?'}{size_text}"
+
+
+def _name(die) -> str:
+    if die is None:
+        return "void"
+    name = die.attributes.get("DW_AT_name")
+    return f"{die.tag.replace('DW_TAG_', '')} {name.value.decode() if name else '?'}"
+
+
+def _layout(die, depth: int = 0) -> str:
+    """A struct, union or enum: size and members (name, offset, bits, type) or enumerators."""
+    size = die.attributes.get("DW_AT_byte_size")
+    parts = [die.tag.replace("DW_TAG_", ""), f"size={size.value if size else 'decl'}"]
+    for child in die.iter_children():
+        attrs = child.attributes
+        name = attrs["DW_AT_name"].value.decode() if "DW_AT_name" in attrs else ""
+        if child.tag == "DW_TAG_enumerator":
+            parts.append(f"{name}={attrs['DW_AT_const_value'].value}")
+        elif child.tag == "DW_TAG_member":
+            where = [str(attrs[a].value) for a in ("DW_AT_data_member_location", "DW_AT_bit_size",
+                                                     "DW_AT_data_bit_offset", "DW_AT_bit_offset") if a in attrs]
+            member_type = child.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in attrs else None
+            parts.append(f"{name}@{':'.join(where)} {_describe(member_type, depth)}")
+    return "{" + "; ".join(parts) + "}"
+
+
+def read_layouts(obj: Path) -> dict[str, str]:
+    """``{"struct uwsgi_server": "{...}", "typedef X": "..."}`` for every type declared in uwsgi.h."""
+    layouts: dict[str, str] = {}
+    with obj.open("rb") as f:
+        dwarf = ELFFile(f).get_dwarf_info()
+        for unit in dwarf.iter_CUs():
+            files = _file_names(dwarf, unit)
+            for die in unit.get_top_DIE().iter_children():
+                decl_file = die.attributes.get("DW_AT_decl_file")
+                if decl_file is None or files.get(decl_file.value) != "uwsgi.h":
+                    continue
+                tag = die.tag.replace("DW_TAG_", "")
+                name = die.attributes.get("DW_AT_name")
+                if tag == "typedef":
+                    target = die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+                    layouts[f"typedef {name.value.decode()}"] = _describe(target)
+                elif tag in ("structure_type", "union_type", "enumeration_type"):
+                    if name is not None:
+                        layouts[f"{tag} {name.value.decode()}"] = _layout(die)
+                    elif tag == "enumeration_type":  # an anonymous enum: known by its first enumerator
+                        first = next((c for c in die.iter_children() if c.tag == "DW_TAG_enumerator"), None)
+                        if first is not None:
+                            layouts[f"enum {first.attributes['DW_AT_name'].value.decode()}"] = _layout(die)
+    return layouts
+
+
+def _file_names(dwarf, unit) -> dict[int, str]:
+    program = dwarf.line_program_for_CU(unit)
+    if program is None:
+        return {}
+    entries = program["file_entry"]
+    # DWARF 5 numbers files from 0, DWARF 4 from 1.
+    first = 0 if program["version"] >= 5 else 1
+    return {index + first: os.path.basename(entry.name.decode()) for index, entry in enumerate(entries)}
+
+
+def differs(base: dict[str, str], other: dict[str, str]) -> list[str]:
+    """The types both compiles declare whose layouts differ."""
+    return sorted(name for name in base.keys() & other.keys() if base[name] != other[name])
+
+
+def candidate_toggles(cflags: str, dot_h: bytes) -> dict[str, list[str]]:
+    """macro -> the CFLAGS with it toggled: each -D removed, each macro uwsgi.h
+    tests but the CFLAGS leave undefined added."""
+    tokens = [token for token in C_WHITESPACE.split(cflags) if token]
+    defined = {token[2:].split("=", 1)[0] for token in tokens if token.startswith("-D") and len(token) > 2}
+    toggles = {}
+    for macro in sorted(defined):
+        toggles[macro] = [t for t in tokens if not (t.startswith("-D") and t[2:].split("=", 1)[0] == macro)]
+    for macro in sorted(tested_macros(dot_h) - defined):
+        toggles[macro] = [*tokens, f"-D{macro}"]
+    return toggles
+
+
+def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> str:
+    obj = work / "sizes.o"
+    error = _compile(compiler, flags, kit_dir, SIZES, obj)
+    if error:
+        raise BackendError(f"cannot compile a test of time_t and off_t with the uwsgi CFLAGS:\n{error}")
+    with obj.open("rb") as f:
+        elf = ELFFile(f)
+        symbols = {s.name: s["st_size"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
+    return f"time_t={symbols['time_t_size']} off_t={symbols['off_t_size']}"
+
+
+def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
+    version = _run([*compiler, "--version"]).stdout.decode(errors="replace")
+    digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, version])
+                            .encode()).hexdigest()[:24]
+    return cache_root() / "layouts" / f"{digest}.json"
+
+
+def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str]) -> LearnedAbi:
+    """The layout-relevant macros and the platform line for a binary of ELF
+    platform ``elf_part`` with this uwsgi.h and these CFLAGS (cached)."""
+    cached = _cache_file(dot_h, cflags, compiler)
+    try:
+        entry = json.loads(cached.read_text())
+        return LearnedAbi(entry["macros"], f"{elf_part} {entry['sizes']}")
+    except (OSError, ValueError, KeyError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp:
+        work = Path(tmp)
+        flags = [t for t in C_WHITESPACE.split(cflags) if t]
+        sizes = _sizes(compiler, flags, kit_dir, work)
+        macros, why = _learn_macros(compiler, flags, cflags, dot_h, kit_dir, work)
+    _store(cached, {"macros": macros, "sizes": sizes, "why": why})
+    return LearnedAbi(macros, f"{elf_part} {sizes}")
+
+
+def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
+                  work: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The relevant macros, and for each the types it changes (or why it counts)."""
+    base = work / "base.o"
+    error = _compile(compiler, flags, kit_dir, TU, base)
+    if error:
+        from .plugin_build import missing_header_hint  # the same hint a plugin build would give
+        raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
+                           + missing_header_hint(error))
+    base_bytes = _debug_bytes(base)
+    base_layouts: dict[str, str] | None = None
+    toggles = candidate_toggles(cflags, dot_h)
+
+    source = work / "tu.c"
+    source.write_text(TU)
+    base_text = _preprocess(compiler, flags, kit_dir, source)
+
+    def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
+        index, (macro, toggled) = item
+        # The same text after the preprocessor compiles to the same layouts: most
+        # toggles (macros uwsgi.h never uses) end here, at a tenth of a compile.
+        if base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
+            return macro, None, None
+        obj = work / f"toggle-{index}.o"
+        return macro, obj, _compile(compiler, toggled, kit_dir, TU, obj)
+
+    why: dict[str, list[str]] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for macro, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
+            if obj is None:
+                continue
+            if error:
+                why[macro] = ["(the toggled compile failed)"]
+                continue
+            if _debug_bytes(obj) == base_bytes:
+                continue
+            if base_layouts is None:
+                base_layouts = read_layouts(base)
+            changed = differs(base_layouts, read_layouts(obj))
+            if changed:
+                why[macro] = changed
+    return sorted(why), why
+
+
+def _store(path: Path, entry: dict) -> None:
+    """Write-then-rename; a cache that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(entry, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -1,0 +1,5 @@
+NAME = 'misnamed'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['misnamed']

@@ -1,0 +1,5 @@
+NAME = 'newer'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['newer']

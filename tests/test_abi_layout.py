@@ -1,0 +1,50 @@
+"""Learning which macros change a layout of uwsgi.h, on a small header whose
+answer is known: the compiler and DWARF decide, not a list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uwsgi_plugin_backend.abi_layout import compiler, learn
+
+HEADER = b"""
+struct uwsgi_server {
+    int workers;
+#ifdef FOO
+    int foo;            /* FOO moves nothing before it but grows the struct */
+#endif
+    unsigned flag:1;
+};
+#ifdef BAR
+int uwsgi_bar(void);    /* BAR only declares a function */
+#endif
+#ifdef BAZ
+struct only_with_baz { int x; };   /* BAZ only adds a type nothing uses */
+#endif
+#if defined(SIZE_BIG)
+typedef long uwsgi_size;
+#else
+typedef int uwsgi_size;
+#endif
+enum uwsgi_state { STATE_A,
+#ifdef QUX
+    STATE_Q,
+#endif
+    STATE_B };
+#ifdef BROKEN
+#error this toggle does not compile
+#endif
+"""
+
+
+def test_learns_the_macros_that_change_layouts(tmp_path: Path):
+    (tmp_path / "uwsgi.h").write_bytes(HEADER)
+    cflags = "-O2 -DBAR -DFOO  -DUNUSED=1\t-I."
+    learned = learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler())
+    # FOO (a member), SIZE_BIG (a typedef), QUX (an enumerator's value) change layouts; BROKEN
+    # counts because its toggle fails; BAR, BAZ and UNUSED do not.
+    assert learned.macros == ["BROKEN", "FOO", "QUX", "SIZE_BIG"]
+    assert learned.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+    # Cached: a header that would teach otherwise is not compiled again for the same inputs.
+    (tmp_path / "uwsgi.h").write_bytes(b"#error not read again\n")
+    assert learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler()).macros == learned.macros
