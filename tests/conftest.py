@@ -6,12 +6,16 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +144,49 @@ def tree_digest(root: Path) -> dict[str, str]:
     return digest
 
 
+def the_wheel(outdir: Path) -> Path:
+    """The one wheel a build wrote into ``outdir``."""
+    [wheel] = outdir.glob("*.whl")
+    return wheel
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def installed_plugin(outdir: Path, site: Path, package: str, plugin: str) -> Path:
+    """Unpack the one wheel in ``outdir`` into ``site`` (as installed); return its plugin's .so."""
+    zipfile.ZipFile(the_wheel(outdir)).extractall(site)
+    [shared_object] = site.glob(f"{package}/uwsgi_builds/*/{plugin}_plugin.so")
+    return shared_object
+
+
+def assert_one_clean_failure(result, project: Path, before: dict, outdir: Path, pattern: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
+    assert "Traceback" not in result.stdout, result.stdout
+    assert re.search(pattern, result.stdout, re.DOTALL), result.stdout
+    assert tree_digest(project) == before
+    assert sorted(p.name for p in outdir.iterdir()) == ["keep.txt"]
+
+
+@pytest.fixture
+def outdir(tmp_path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("the output directory's own file")
+    return out
+
+
+def glibc_floor_tag(host: Path) -> str:
+    """``manylinux_2_N_x86_64`` for the newest GLIBC_2.N symbol version ``host`` needs:
+    the floor a plugin wheel for that uwsgi gets."""
+    from uwsgi_plugin_backend.platform_tags import _glibc_versions
+
+    minor = max(int(version.split(".")[1]) for version in _glibc_versions(host))
+    return f"manylinux_2_{max(minor, 5)}_x86_64"
+
+
 def copy_project(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
     return target
@@ -221,3 +268,35 @@ def pyuwsgi_venv(tmp_path_factory) -> Venv:
     """A virtual environment with pyuwsgi: uWSGI as a Python extension module (wheel from PyPI)."""
     # A path with a space: pip then writes its console scripts with a /bin/sh exec line, not a shebang.
     return make_venv(tmp_path_factory.mktemp("pyuwsgi-env") / "py uwsgi", "pyuwsgi")
+
+
+@pytest.fixture(scope="session")
+def tool_venv(tmp_path_factory, wheelhouse) -> Venv:
+    """A user's environment (its path has a space) with uwsgi, this backend and the sample plugin installed."""
+    venv = make_venv(tmp_path_factory.mktemp("tools") / "user env", "uwsgi")
+    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    out = tmp_path_factory.mktemp("sample-wheel")
+    venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", out, SAMPLE)
+    venv.pip("install", "-q", *out.glob("*.whl"))
+    return venv
+
+
+NO_PASSWD_UID = "12345"  # a uid with no /etc/passwd entry
+
+
+@pytest.fixture
+def world_dir() -> Iterator[Path]:
+    """A directory another uid can use (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="uwsgi-plugin-backend-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def as_other_user(args: list, env: dict[str, str], paths: tuple[Path, ...] = (), **kwargs) -> subprocess.CompletedProcess:
+    """``python ARGS`` as a uid without a passwd entry (and without root's power over
+    permissions). The system python: this interpreter lives under root's private home;
+    the test environment's packages and this checkout's backend come by PYTHONPATH."""
+    setpriv = ["setpriv", "--reuid", NO_PASSWD_UID, "--regid", NO_PASSWD_UID, "--clear-groups"]
+    path = os.pathsep.join([*map(str, paths), str(REPO / "src"), sysconfig.get_paths()["purelib"]])
+    return run([*setpriv, "/usr/bin/python3", *args], check=False, env={**env, "PYTHONPATH": path}, **kwargs)

@@ -10,15 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run
+from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, the_wheel
 
 from uwsgi_plugin_backend.kit_cache import read_kit
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
-
-
-def the_wheel(outdir: Path) -> Path:
-    [wheel] = outdir.glob("*.whl")
-    return wheel
 
 
 def unpack(wheel: Path, site: Path) -> Path:

@@ -70,7 +70,7 @@ def test_ssl_false_gets_another_key_and_is_refused_without_a_crash(tmp_path, pip
     site = built_site(tmp_path, pip_variants["default"])
     result = select(site, pip_variants["nossl"])
     assert result.returncode == 1
-    assert result.stdout.startswith(f"error: uwsgi-plugin-hello has no build of its plugins for {pip_variants['nossl']}")
+    assert result.stdout.startswith(f"uwsgi-plugin-backend: error: uwsgi-plugin-hello has no build of its plugins for {pip_variants['nossl']}")
     assert "-ssl" in result.stdout and "Traceback" not in result.stdout
     [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
     loaded = subprocess.run(

@@ -3,11 +3,10 @@ no wheel left behind, and the source tree as it was."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, build_wheel, clean_env, copy_project, tree_digest
+from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, tree_digest
 
 SAMPLE_PYPROJECT = (SAMPLE / "pyproject.toml").read_text()
 
@@ -54,23 +53,6 @@ CASES = {
     "missing header": (with_missing_header, r"no_such_feature_header.h is not installed: install the development package"),
     "compile error": (with_compile_error, r"error: \./hello\.c failed to compile \(exit status 1\) in /.*:\n(.*)hello\.c:\d+:\d+: error: expected .;.(.*)the command was: \S*gcc"),
 }
-
-
-def assert_one_clean_failure(result, project: Path, before: dict, outdir: Path, pattern: str) -> None:
-    assert result.returncode != 0
-    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
-    assert "Traceback" not in result.stdout, result.stdout
-    assert re.search(pattern, result.stdout, re.DOTALL), result.stdout
-    assert tree_digest(project) == before
-    assert sorted(p.name for p in outdir.iterdir()) == ["keep.txt"]
-
-
-@pytest.fixture
-def outdir(tmp_path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("the output directory's own file")
-    return out
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -31,6 +31,11 @@ pytestmark = pytest.mark.slow
 DIST = "uwsgi-plugin-hello"
 
 
+# An upgrade to another plugin ABI: pyuwsgi 2.0.27.post1 and 2.0.30.post1 carry
+# different uwsgi.h files (2.0.29 and 2.0.30.post1 share theirs, and one key).
+OLD_PYUWSGI = "pyuwsgi==2.0.27.post1"
+
+
 @pytest.fixture(scope="module")
 def debian_wheel(tmp_path_factory, debian_uwsgi) -> Path:
     """The sample's wheel built for Debian's uwsgi-core only (sources shipped, the default)."""
@@ -158,7 +163,7 @@ def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
          copy_project(SAMPLE, tmp_path / "project")], env=clean_env())
     # A cache of its own: the route must work even though pip cached the first wheel.
     env = clean_env(PIP_FIND_LINKS=str(index), PIP_CACHE_DIR=str(tmp_path / "pip-cache"))
-    venv = make_venv(tmp_path / "venv", "pyuwsgi==2.0.29")
+    venv = make_venv(tmp_path / "venv", OLD_PYUWSGI)
     pip = [venv.python, "-m", "pip", "install", "-q"]
     run([*pip, "--no-binary", DIST, DIST], env=env)
     old = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip()
@@ -171,7 +176,7 @@ def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
     forced = subprocess.run([str(venv.uwsgi), "--plugins-dir", old, "--need-plugin", "hello", "--http-socket",
                              f"127.0.0.1:{free_port()}", "--die-on-term"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert forced.returncode > 0, forced
-    assert "refusing plugin hello: it was built for uWSGI 2.0.29" in forced.stdout + forced.stderr
+    assert "refusing plugin hello: it was built for uWSGI 2.0.27" in forced.stdout + forced.stderr
 
     route = [line.strip() for line in refused.stdout.splitlines() if "--no-binary" in line]
     assert route == [(f"UWSGI_PLUGIN_BACKEND_UWSGI={shlex.quote(str(venv.uwsgi))} pip install --force-reinstall "
@@ -191,7 +196,7 @@ def test_without_no_cache_dir_pip_hands_back_the_old_wheel(tmp_path, wheelhouse)
     run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", index,
          copy_project(SAMPLE, tmp_path / "project")], env=clean_env())
     env = clean_env(PIP_FIND_LINKS=str(index), PIP_CACHE_DIR=str(tmp_path / "pip-cache"))
-    venv = make_venv(tmp_path / "venv", "pyuwsgi==2.0.29")
+    venv = make_venv(tmp_path / "venv", OLD_PYUWSGI)
     pip = [venv.python, "-m", "pip", "install", "-q"]
     run([*pip, "--no-binary", DIST, DIST], env=env)
     run([*pip, "--upgrade", "pyuwsgi==2.0.30.post1"], env=env)

@@ -9,22 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import PACKAGES, SAMPLE, Venv, build_wheel, clean_env, copy_project, http_get, make_venv, run, running_uwsgi
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def tool_venv(tmp_path_factory, wheelhouse) -> Venv:
-    """A user's environment (its path has a space) with uwsgi, this backend and the sample plugin installed."""
-    venv = make_venv(tmp_path_factory.mktemp("tools") / "user env", "uwsgi")
-    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
-    out = tmp_path_factory.mktemp("sample-wheel")
-    venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", out, SAMPLE)
-    venv.pip("install", "-q", *out.glob("*.whl"))
-    return venv
 
 
 def cli(venv: Venv, *args, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -85,10 +72,14 @@ def test_init_then_pip_wheel(tool_venv, tmp_path, wheelhouse):
     plugin.mkdir()
     for name in ("hello.c", "uwsgiplugin.py"):
         (plugin / name).write_bytes((SAMPLE / name).read_bytes())
-    assert "wrote" in cli(tool_venv, "init", plugin).stdout
+    written = cli(tool_venv, "init", "plugin", cwd=tmp_path).stdout
+    assert "wrote" in written
+    # The next step it names is a path: a bare `pip install plugin` would fetch PyPI's "plugin".
+    [where] = re.findall(r"next: pip install (\S+)", written)
+    assert where == "./plugin"
     again = cli(tool_venv, "init", plugin, check=False)
     assert again.returncode == 1 and "already exists" in again.stdout
-    tool_venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", tmp_path / "out", plugin)
+    tool_venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", tmp_path / "out", where, cwd=tmp_path)
     [wheel] = (tmp_path / "out").glob("*.whl")
     assert wheel.name.startswith("uwsgi_plugin_hello-0.1.0-py3-none-manylinux")
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
-from pathlib import Path
-
-from packaging.requirements import Requirement
 
 from conftest import REPO
+from packaging.requirements import Requirement
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -4,12 +4,10 @@ an editable install can meet later (issue 12, item 2 and the error list)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Venv, clean_env, copy_project, make_venv, plugin_answer, run
-from test_errors import as_other_user, world_dir  # noqa: F401  (world_dir is a fixture)
+from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, make_venv, plugin_answer, run
 
 DEBIAN = Path("/usr/bin/uwsgi-core")
 

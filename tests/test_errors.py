@@ -4,41 +4,24 @@ caches that never land in the project."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import subprocess
 import sys
-import sysconfig
 import tarfile
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from conftest import REPO, SAMPLE, build_wheel, clean_env, copy_project, run, tree_digest
-from test_bad_input import assert_one_clean_failure, outdir  # noqa: F401  (outdir is a fixture)
+from conftest import (
+    NO_PASSWD_UID,
+    SAMPLE,
+    as_other_user,
+    assert_one_clean_failure,
+    build_wheel,
+    clean_env,
+    copy_project,
+    run,
+    tree_digest,
+)
 
 DEBIAN_UWSGI = "-Cuwsgi=/usr/bin/uwsgi-core"
-NO_PASSWD_UID = "12345"  # a uid with no /etc/passwd entry
-
-
-@pytest.fixture
-def world_dir() -> Iterator[Path]:
-    """A directory another uid can use (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="uwsgi-plugin-backend-test-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def as_other_user(args: list, env: dict[str, str], paths: tuple[Path, ...] = (), **kwargs) -> subprocess.CompletedProcess:
-    """``python ARGS`` as a uid without a passwd entry (and without root's power over
-    permissions). The system python: this interpreter lives under root's private home;
-    the test environment's packages and this checkout's backend come by PYTHONPATH."""
-    setpriv = ["setpriv", "--reuid", NO_PASSWD_UID, "--regid", NO_PASSWD_UID, "--clear-groups"]
-    path = os.pathsep.join([*map(str, paths), str(REPO / "src"), sysconfig.get_paths()["purelib"]])
-    return run([*setpriv, "/usr/bin/python3", *args], check=False, env={**env, "PYTHONPATH": path}, **kwargs)
 
 
 def project_copy(tmp: Path) -> tuple[Path, dict]:

@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uwsgi_plugin_backend.settings import OPTIONS, load_settings
 from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.merge import merge_wheels
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
+from uwsgi_plugin_backend.settings import OPTIONS, load_settings
 from uwsgi_plugin_backend.wheel_files import write_wheel
 
 KEYS = [option.key for option in OPTIONS] + ["plugin", "uwsgi-binary", ""]

@@ -5,10 +5,9 @@ cache or a source tree is ever left half written or trusted when it should not b
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import signal
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -18,14 +17,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, tree_digest
+from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer, sha256, tree_digest
 
 SDE = {"SOURCE_DATE_EPOCH": "1700000000"}
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build_command(project: Path, outdir: Path, *settings: str) -> list[str]:
@@ -349,10 +345,7 @@ def test_sources_whose_names_flatten_alike(tmp_path, pip_uwsgi):
     for build_dir in ([], [f"-Cbuild-dir={tmp_path / 'b'}"]):
         out = tmp_path / f"out{len(build_dir)}"
         build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}", *build_dir)
-        [wheel] = out.glob("*.whl")
-        site = tmp_path / f"site{len(build_dir)}"
-        zipfile.ZipFile(wheel).extractall(site)
-        [shared_object] = site.glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+        shared_object = installed_plugin(out, tmp_path / f"site{len(build_dir)}", "uwsgi_plugin_hello", "hello")
         assert {"x_part", "underscore_x_part", "sub_x_part"} <= defined_symbols(shared_object)
         answer = plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / f"log{len(build_dir)}")
         assert answer == "x|_x|sub/x"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import PACKAGES, build_wheel, clean_env, copy_project, plugin_answer
+from conftest import PACKAGES, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer
 
 
 def compiled(result) -> tuple[int, int]:
@@ -18,11 +16,6 @@ def compiled(result) -> tuple[int, int]:
     return int(match[0]), int(match[1])
 
 
-def built_so(outdir: Path, site: Path) -> Path:
-    [wheel] = outdir.glob("*.whl")
-    zipfile.ZipFile(wheel).extractall(site)
-    [shared_object] = site.glob("uwsgi_plugin_multi/uwsgi_builds/*/multi_plugin.so")
-    return shared_object
 
 
 @pytest.fixture
@@ -38,14 +31,14 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
 
     assert compiled(build("clean")) == (4, 4)
     assert compiled(build("no-change")) == (0, 4)
-    first, again = built_so(tmp_path / "clean", tmp_path / "s1"), built_so(tmp_path / "no-change", tmp_path / "s2")
+    first, again = installed_plugin(tmp_path / "clean", tmp_path / "s1", "uwsgi_plugin_multi", "multi"), installed_plugin(tmp_path / "no-change", tmp_path / "s2", "uwsgi_plugin_multi", "multi")
     assert first.read_bytes() == again.read_bytes()
 
     (project / "gamma.c").write_text('const char *gamma_word(void) { return "GAMMA"; }\n')
     assert compiled(build("one-source")) == (1, 4)
     (project / "common.h").write_text('#define COMMON_WORD "shared"\n')
     assert compiled(build("header")) == (2, 4)  # alpha.c and beta.c include it
-    shared_object = built_so(tmp_path / "header", tmp_path / "s3")
+    shared_object = installed_plugin(tmp_path / "header", tmp_path / "s3", "uwsgi_plugin_multi", "multi")
     assert plugin_answer(pip_uwsgi, shared_object.parent, "multi", 247, tmp_path / "log") == "alpha-shared beta-shared GAMMA"
 
     # Another uwsgi (other flags and uwsgi.h) reuses nothing of the first one's.

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import stat
-import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import (
     PACKAGES,
     SAMPLE,
     build_wheel,
     clean_env,
     copy_project,
+    installed_plugin,
     plugin_answer,
     run,
     tree_digest,
@@ -28,12 +27,6 @@ exec gcc "$@"
 """
 
 
-def built_shared_object(outdir: Path, site: Path, package: str, plugin: str) -> Path:
-    """Unpack the one wheel in ``outdir`` into ``site``; return its plugin's .so."""
-    [wheel] = outdir.glob("*.whl")
-    zipfile.ZipFile(wheel).extractall(site)
-    [shared_object] = site.glob(f"{package}/uwsgi_builds/*/{plugin}_plugin.so")
-    return shared_object
 
 
 
@@ -118,7 +111,7 @@ def test_every_uwsgiplugin_feature(tmp_path, pip_uwsgi):
     assert "post_build ran for features" in result.stdout
     assert tree_digest(project) == before
 
-    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_features", "features")
+    shared_object = installed_plugin(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_features", "features")
     section = run(["objcopy", "--dump-section", f"uwsgi={tmp_path / 'section'}", shared_object, tmp_path / "copy.so"])
     assert (tmp_path / "section").read_text() == "requires=python\n", section.stdout
     assert plugin_answer(pip_uwsgi, shared_object.parent, "features", 251, tmp_path / "log") == "c+cc+o+a+cflags+4"
@@ -128,7 +121,7 @@ def test_paths_with_spaces(tmp_path, pip_uwsgi):
     project = copy_project(SAMPLE, tmp_path / "a dir with spaces" / "hello plugin")
     out = tmp_path / "out dir with spaces"
     build_wheel(project, out, f"-Cuwsgi={pip_uwsgi}")
-    shared_object = built_shared_object(out, tmp_path / "site with spaces", "uwsgi_plugin_hello", "hello")
+    shared_object = installed_plugin(out, tmp_path / "site with spaces", "uwsgi_plugin_hello", "hello")
     assert plugin_answer(pip_uwsgi, shared_object.parent, "hello", 250, tmp_path / "log") == "Hello from a wheel"
 
 
@@ -139,13 +132,13 @@ def test_plugin_written_for_uwsgi_source_tree(tmp_path, pip_uwsgi):
     assert theirs.returncode != 0 and "uwsgi.h" in theirs.stdout
     # ... the backend gives it the extracted header where it looks.
     build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
-    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_intree", "intree")
+    shared_object = installed_plugin(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_intree", "intree")
     assert plugin_answer(pip_uwsgi, shared_object.parent, "intree", 252, tmp_path / "log") == "in-tree plugin"
 
 
 def test_build_record(tmp_path, pip_uwsgi):
     build_wheel(copy_project(SAMPLE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={pip_uwsgi}")
-    shared_object = built_shared_object(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_hello", "hello")
+    shared_object = installed_plugin(tmp_path / "out", tmp_path / "site", "uwsgi_plugin_hello", "hello")
     record = json.loads((shared_object.parent / "build.json").read_text())
     version = run([pip_uwsgi, "--version"]).stdout.strip()
     cflags = run([pip_uwsgi, "--cflags"]).stdout.strip()

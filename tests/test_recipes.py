@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLE, clean_env, http_get, run, running_uwsgi
-from test_cli import tool_venv  # noqa: F401  (a fixture: uwsgi, the backend and the sample plugin installed)
 
 READMES = [REPO / "README.md", SAMPLE / "README.md"]
 DOC_SOCKET = "127.0.0.1:8080"  # the recipes' address; the test serves on a free port instead

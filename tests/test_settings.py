@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, build_wheel, clean_env, copy_project, tree_digest
-from test_bad_input import assert_one_clean_failure, outdir  # noqa: F401  (fixture)
+from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, tree_digest
 
 from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.settings import load_settings

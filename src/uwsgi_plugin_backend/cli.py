@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -69,7 +70,9 @@ def _init(args: argparse.Namespace) -> int:
     if not readme.exists():
         readme.write_text(README_TEMPLATE.format(distribution=distribution, name=name, package=package))
     print(f"wrote {target}: distribution {distribution}, import package {package}, entry point {name}")
-    print(f"next: pip install {directory}   then: uwsgi --plugins-dir \"$(python -m {package})\" --need-plugin {name}")
+    # A bare name would make pip look on the index (`pip install fresh` installs PyPI's "fresh"): give a path.
+    where = shlex.quote(str(directory) if os.sep in str(directory) else f".{os.sep}{directory}")
+    print(f"next: pip install {where}   then: uwsgi --plugins-dir \"$(python -m {package})\" --need-plugin {name}")
     return 0
 
 
@@ -219,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi to check (default: the one beside this python, then PATH)")
     for name, run, what in (("args", _args, "uwsgi command-line arguments (one shell-quoted line)"),
                             ("ini", _ini, "a [uwsgi] ini snippet")):
-        sub = command(name, run, f"print {what} that load installed plugins into the uwsgi on PATH")
+        sub = command(name, run, f"print {what} that loads installed plugins into the uwsgi on PATH")
         sub.add_argument("names", nargs="*", metavar="NAME", help="plugins to load (default: all installed)")
         sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi that will load them (default: beside this python, then PATH)")
     sub = command("merge", _merge, "join wheels of one project version built for different uWSGI builds into one wheel",

@@ -110,6 +110,14 @@ def host_libc(hosts: list[Path]) -> tuple[Libc, str | None]:
     return Libc.MUSL, f"musllinux_{major}_{minor}"
 
 
+def _glibc_versions(host: Path) -> set[str]:
+    """The GLIBC_* symbol versions the ELF file ``host`` needs from libc.so.6."""
+    try:
+        return {version for version in _versioned_symbols(host).get("libc.so.6", set()) if version.startswith("GLIBC_")}
+    except (OSError, ValueError) as error:
+        raise BackendError(f"cannot read the symbol versions of {host}: {error}") from None
+
+
 def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset(),
                     hosts: Sequence[Path] = ()) -> PlatformChoice:
     """The most compatible platform tags every one of ``shared_objects`` fits;
@@ -124,6 +132,10 @@ def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[s
     for path in shared_objects:
         for library, versions in _versioned_symbols(path).items():
             symbols.setdefault(library, set()).update(versions)
+    if libc == Libc.GLIBC:
+        # The floor of the uwsgi that loads the plugins: a plugin is of no use where that binary cannot run.
+        for host in hosts:
+            symbols.setdefault("libc.so.6", set()).update(_glibc_versions(host))
     by_symbols = policies.versioned_symbols_policy(symbols)
     if libc == Libc.MUSL:  # musl's loader serves any libc.* itself (Debian's musl-gcc links "libc.so")
         provided = {*provided, "libc.so"}

@@ -527,7 +527,8 @@ def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
         if record.get("dot_h_hash") == binary["dot_h_hash"] and record.get("platform", "").startswith(binary["platform"] + " "):
             defines = abi_defines(binary["cflags"], record["layout_macros"])
             return f"{KEY_FORMAT}-{fnv1a64(canonical_text(binary['dot_h_hash'], record['platform'], defines)):016x}"
-    return f"{KEY_FORMAT}-? (uwsgi.h {binary['dot_h_hash']}, {binary['platform']}; no build here has that uwsgi.h)"
+    return (f"unknown here: its uwsgi.h (hash {binary['dot_h_hash']}) or platform ({binary['platform']}) differs "
+            "from every build this wheel carries")
 
 
 def plugin_dir(uwsgi: str | None = None) -> str:
