@@ -28,6 +28,7 @@ from auditwheel.elfutils import (
 from auditwheel.error import InvalidLibcError
 from auditwheel.libc import Libc, _get_musl_version
 from auditwheel.policy import Policy, WheelPolicies
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .errors import BackendError
@@ -111,18 +112,21 @@ def host_libc(hosts: list[Path]) -> tuple[Libc, str | None]:
 
 
 def _glibc_versions(host: Path) -> set[str]:
-    """The GLIBC_* symbol versions the ELF file ``host`` needs from libc.so.6."""
+    """The GLIBC_* symbol versions the program that is ``host`` needs from
+    libc.so.6 (a script: its interpreter's); none when it cannot be read."""
     try:
-        return {version for version in _versioned_symbols(host).get("libc.so.6", set()) if version.startswith("GLIBC_")}
-    except (OSError, ValueError) as error:
-        raise BackendError(f"cannot read the symbol versions of {host}: {error}") from None
+        program = Path(process_elf(str(host)))
+        return {version for version in _versioned_symbols(program).get("libc.so.6", set()) if version.startswith("GLIBC_")}
+    except (OSError, ValueError, ELFError):
+        return set()
 
 
 def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset(),
-                    hosts: Sequence[Path] = ()) -> PlatformChoice:
+                    hosts: Sequence[Path] = (), floors: Sequence[Path] | None = None) -> PlatformChoice:
     """The most compatible platform tags every one of ``shared_objects`` fits;
     ``provided`` names libraries the loading process brings (pyuwsgi's module);
-    ``hosts`` are the uwsgi binaries they are built for (their C library)."""
+    ``hosts`` are the uwsgi binaries they are built for (their C library), and
+    ``floors`` (default: the hosts) what sets their glibc floor."""
     architectures = {_architecture(path) for path in shared_objects}
     if len(architectures) != 1:
         raise BackendError(f"the plugins are built for different machines ({', '.join(map(str, architectures))})")
@@ -134,7 +138,7 @@ def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[s
             symbols.setdefault(library, set()).update(versions)
     if libc == Libc.GLIBC:
         # The floor of the uwsgi that loads the plugins: a plugin is of no use where that binary cannot run.
-        for host in hosts:
+        for host in hosts if floors is None else floors:
             symbols.setdefault("libc.so.6", set()).update(_glibc_versions(host))
     by_symbols = policies.versioned_symbols_policy(symbols)
     if libc == Libc.MUSL:  # musl's loader serves any libc.* itself (Debian's musl-gcc links "libc.so")

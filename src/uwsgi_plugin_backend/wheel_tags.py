@@ -16,8 +16,9 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
         [plugin.shared_object for build in builds for plugin in build.plugins]
         + [loader for build in builds for loader in build.loaders.values()],
         provided={module.path.name for module in modules},
-        # What loads the plugins: the uwsgi binary, or pyuwsgi's module (not the interpreter that happens to run it).
-        hosts=[build.pyuwsgi.path if build.pyuwsgi else build.kit.binary for build in builds],
+        hosts=[build.kit.binary for build in builds],
+        # The glibc floor of what loads the plugins: pyuwsgi's module, not the interpreter that happens to run it.
+        floors=[build.pyuwsgi.path if build.pyuwsgi else build.kit.binary for build in builds],
     )
     if choice.is_portable:
         log(f"platform tag {'.'.join(choice.tags)}, read from the plugins' ELF")
