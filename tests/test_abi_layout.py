@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uwsgi_plugin_backend.abi_layout import compiler, learn
+from uwsgi_plugin_backend.abi_layout import learn
+from uwsgi_plugin_backend.c_compiler import compiler
 
 HEADER = b"""
 struct uwsgi_server {

@@ -23,14 +23,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import shlex
-import subprocess
-import sysconfig
 import tempfile
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
+from .c_compiler import run_compiler
 from .errors import BackendError
 from .kit_cache import cache_root
 from .runtime._uwsgi_plugin import C_WHITESPACE, tested_macros
@@ -43,38 +41,23 @@ DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str")
 SIZES = "#include <time.h>\n#include <sys/types.h>\nchar time_t_size[sizeof(time_t)];\nchar off_t_size[sizeof(off_t)];\n"
 
 
-def compiler() -> list[str]:
-    """The C compiler uwsgiconfig.py uses: $CC, else the interpreter's CC, else gcc."""
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "gcc")
-
-
 @dataclasses.dataclass(frozen=True)
 class LearnedAbi:
     macros: list[str]  # layout-relevant macro names, sorted
     platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
 
 
-def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL)
-    except OSError as error:
-        raise BackendError(
-            f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc (apt-get install gcc) "
-            "or name one with $CC"
-        ) from None
-
-
 def _compile(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
     """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None."""
     src = out.with_suffix(".c")
     src.write_text(source)
-    result = _run([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
 
 
 def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
     """uwsgi.h after the preprocessor, without line markers; None when that fails."""
-    result = _run([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -197,7 +180,7 @@ def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> 
 
 
 def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
-    version = _run([*compiler, "--version"]).stdout.decode(errors="replace")
+    version = run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")
     digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, version])
                             .encode()).hexdigest()[:24]
     return cache_root() / "layouts" / f"{digest}.json"

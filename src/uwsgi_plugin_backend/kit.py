@@ -45,7 +45,8 @@ class UwsgiKit:
     # Learning the layouts runs the compiler (cached on disk); each value is computed once.
     @functools.cached_property
     def learned(self) -> LearnedAbi:
-        from .abi_layout import compiler, learn  # abi_layout reads the kit cache, which imports this module
+        from .abi_layout import learn  # abi_layout reads the kit cache, which imports this module
+        from .c_compiler import compiler
 
         try:
             elf_part = platform_of(str(self.binary))

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
-from .abi_layout import compiler
+from .c_compiler import compiler, output_of, run_compiler
 from .errors import BackendError
 from .kit import UwsgiKit
 from .kit_cache import cache_root, store_file
@@ -74,15 +73,9 @@ def compile_guard(kit: UwsgiKit, plugin: str, fix: str, plugin_copy: Path) -> st
     if not cached.is_file():
         shutil.copyfile(GUARD_SOURCE, target.parent / "guard.c")
         (target.parent / "uwsgi_plugin_guard.h").write_text(header)
-        try:
-            result = subprocess.run(command, cwd=target.parent, capture_output=True, text=True, errors="replace")
-        except OSError as error:
-            raise BackendError(
-                f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc (apt-get install gcc) "
-                "or name one with $CC"
-            ) from None
+        result = run_compiler(command, cwd=target.parent)
         if result.returncode != 0:
-            raise BackendError(f"compiling the load-time guard failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}")
+            raise BackendError(f"compiling the load-time guard failed:\n{' '.join(command)}\n{output_of(result)}")
         store_file(target, cached)
         return GUARD_OBJECT
     shutil.copyfile(cached, target)

@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from .c_compiler import compiler, output_of, run_compiler
 from .errors import BackendError
 from .kit import UwsgiKit
 from .runtime._uwsgi_plugin import FIND_PYUWSGI, uwsgi_env
@@ -30,7 +31,6 @@ class PyuwsgiModule:
         return f"cp{match.group(1)}"
 
 
-
 # The real plugin binds its own symbols to itself: the loader exports a copy of
 # the plugin struct under the same name, and the load-time guard must clear
 # the real one, not that copy.
@@ -45,19 +45,14 @@ def real_plugin_name(name: str) -> str:
 
 def compile_loader(name: str, work: Path) -> Path:
     """Compile the loader that uWSGI opens as ``<name>_plugin.so`` (see guard/pyuwsgi_loader.c)."""
-    from .load_guard import compiler
-
     work.mkdir(parents=True, exist_ok=True)
     loader = work / f"{name}_plugin.so"
     command = [*compiler(), "-shared", "-fPIC", "-O2", f"-DLOADER_SYMBOL={name}_plugin",
                f'-DLOADER_REAL_FILE="{real_plugin_name(name)}"', str(LOADER_SOURCE), "-o", str(loader),
                "-Wl,--no-as-needed", "-ldl"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, check=False)
-    except OSError as error:
-        raise BackendError(f"no C compiler: cannot run {command[0]} ({error.strerror}); install gcc or name one with $CC") from None
+    result = run_compiler(command)
     if result.returncode != 0:
-        raise BackendError(f"compiling the pyuwsgi loader of {name} failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}")
+        raise BackendError(f"compiling the pyuwsgi loader of {name} failed:\n{' '.join(command)}\n{output_of(result)}")
     return loader
 
 

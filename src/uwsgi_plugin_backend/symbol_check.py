@@ -20,7 +20,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerSymSection
 
-from .abi_layout import compiler
+from .c_compiler import compiler
 from .errors import BackendError, log
 from .kit import UwsgiKit
 from .kit_cache import cache_root
