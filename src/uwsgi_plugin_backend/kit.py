@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,22 +99,22 @@ class UwsgiKit:
         (directory / "uwsgiconfig.py").write_bytes(self.config_py)
 
 
-def quiet_uwsgi_env() -> dict[str, str]:
-    """The environment for uwsgiconfig.py: the build's own (its Python needs the
-    frontend's PYTHONPATH), without UWSGI_* variables. A uwsgi binary itself
-    runs with the runtime module's uwsgi_env()."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_")}
-
-
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
 
 
-def _ask(binary: Path, flag: str) -> bytes:
-    """The runtime module's ask(), with the backend's time limit and advice."""
+@contextlib.contextmanager
+def asking_uwsgi() -> Iterator[float]:
+    """The backend's time limit for a question to a uwsgi binary, and its advice
+    when the binary does not answer."""
     try:
-        return ask(str(binary), flag, env_seconds(TIMEOUT_ENV, 60))
+        yield env_seconds(TIMEOUT_ENV, 60)
     except CannotAsk as error:
         raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
+
+
+def _ask(binary: Path, flag: str) -> bytes:
+    with asking_uwsgi() as timeout:
+        return ask(str(binary), flag, timeout)
 
 
 def _not_uwsgi(binary: Path, flag: str, output: bytes) -> BackendError:

@@ -17,11 +17,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import BackendError, env_seconds, log
-from .kit import TIMEOUT_ENV, UwsgiKit, extract_kit
+from .errors import BackendError, log
+from .kit import UwsgiKit, asking_uwsgi, extract_kit
 from .locking import locked
-from .runtime._uwsgi_plugin import CannotAsk, cache_dir
 from .runtime._uwsgi_plugin import binary_identity as runtime_identity
+from .runtime._uwsgi_plugin import cache_dir
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
@@ -36,10 +36,8 @@ def cache_root() -> Path:
 
 def binary_identity(binary: Path) -> str:
     """What the binary is (the runtime module's identity: its bytes, or a script's answers)."""
-    try:
-        return runtime_identity(str(binary), env_seconds(TIMEOUT_ENV, 60))
-    except CannotAsk as error:
-        raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
+    with asking_uwsgi() as timeout:
+        return runtime_identity(str(binary), timeout)
 
 
 def _sha256(data: bytes) -> str:

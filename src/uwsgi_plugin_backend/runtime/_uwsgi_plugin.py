@@ -182,21 +182,12 @@ def elf_platform(path: str | Path) -> str:
 
 def process_elf(uwsgi: str) -> str:
     """The ELF file whose C library loads the plugins: the uwsgi binary, or for
-    a script (pyuwsgi's console script) the interpreter it runs under (the
-    shebang, or the exec line pip writes after ``#!/bin/sh``)."""
+    a script (pyuwsgi's console script) the interpreter it runs under."""
     path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
-    with open(path, "rb") as f:
-        first, second = f.readline(4096), f.readline(4096)
-    if first.startswith(b"#!"):
-        command = shlex.split(first[2:].decode(errors="replace"))
-        exec_line = SH_EXEC.match(second.decode(errors="replace"))
-        if command == ["/bin/sh"] and exec_line:
-            command = shlex.split(exec_line.group(1))
-        if command and os.path.basename(command[0]) == "env" and len(command) > 1:
-            command = command[1:]
-        if command:
-            return os.path.realpath(shutil.which(command[0]) or command[0])
-    return path
+    command = script_interpreter(Path(path))
+    if command and os.path.basename(command[0]) == "env" and len(command) > 1:
+        command = command[1:]
+    return os.path.realpath(shutil.which(command[0]) or command[0]) if command else path
 
 
 def platform_of(uwsgi: str) -> str:
