@@ -11,10 +11,7 @@ runs wait for each other, and all but the first find the build made.
 
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -38,6 +35,7 @@ from .runtime._uwsgi_plugin import (
     record_fits,
 )
 from .shipped_sources import SOURCES_DIR
+from .wheel_files import record_row, record_text
 
 
 def _distribution(name: str) -> metadata.Distribution:
@@ -91,23 +89,14 @@ def _writable(directory: Path) -> bool:
     return os.access(probe, os.W_OK | os.X_OK)
 
 
-def _hash_line(path: Path, root: Path) -> list[str]:
-    data = path.read_bytes()
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return [os.path.relpath(path, root), f"sha256={digest}", str(len(data))]
-
-
 def _add_to_record(record: Path, files: list[Path]) -> None:
     """List the new files in RECORD (written aside, then renamed), so pip uninstall removes them."""
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")
-    for path in files:
-        writer.writerow(_hash_line(path, record.parent.parent))
+    rows = [record_row(os.path.relpath(path, record.parent.parent), path.read_bytes()) for path in files]
     text = record.read_text()
     if text and not text.endswith("\n"):
         text += "\n"
     partial = record.with_name(".RECORD.partial")
-    partial.write_text(text + rows.getvalue())
+    partial.write_text(text + record_text(rows))
     os.replace(partial, record)
 
 

@@ -22,6 +22,7 @@ from .kit import UwsgiKit, asking_uwsgi, extract_kit
 from .locking import locked
 from .runtime._uwsgi_plugin import binary_identity as runtime_identity
 from .runtime._uwsgi_plugin import cache_dir
+from .wheel_files import written_aside
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
@@ -88,17 +89,10 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
 def store_file(source: Path, target: Path) -> None:
     """Copy ``source`` into the cache at ``target``, whole or not at all; a cache
     that cannot be written is no error."""
-    partial = None
-    try:
+    with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        os.close(fd)
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    except OSError:
-        if partial:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
+        with written_aside(target) as partial:
+            shutil.copyfile(source, partial)
 
 
 def read_kit(binary: Path) -> UwsgiKit:

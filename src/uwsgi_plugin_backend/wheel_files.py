@@ -18,9 +18,26 @@ import stat
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BackendError
+
+
+@contextlib.contextmanager
+def written_aside(target: Path) -> Iterator[Path]:
+    """A hidden file beside ``target`` for the block to write; renamed onto
+    ``target`` when the block succeeds, removed when it fails: nobody ever sees
+    ``target`` half written."""
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        yield Path(partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def place(source: Path, directory: Path) -> Path:
@@ -33,15 +50,8 @@ def place(source: Path, directory: Path) -> Path:
         return target
     except OSError:
         pass
-    fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{source.name}.", suffix=".partial")
-    os.close(fd)
-    try:
+    with written_aside(target) as partial:
         shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
     return target
 
 
@@ -123,10 +133,16 @@ def wheel_epoch(path: Path) -> float:
         return max(calendar.timegm((*info.date_time, 0, 0, 0)) for info in archive.infolist())
 
 
-def record_line(name: str, data: bytes) -> str:
-    """A RECORD row (PEP 376/427): urlsafe base64 sha256 without padding, and the size."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
+def record_row(name: str, data: bytes) -> list[str]:
+    """A RECORD row (PEP 376/427): the name, urlsafe base64 sha256 without padding, the size."""
+    return [name, f"sha256={_record_digest(data, 'sha256')}", str(len(data))]
+
+
+def record_text(rows: list[list[str]]) -> str:
+    """RECORD rows as the CSV a RECORD is (names with commas or quotes are quoted)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return text.getvalue()
 
 
 def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
@@ -135,19 +151,11 @@ def write_wheel(files: dict[str, bytes], target: Path, epoch: float) -> None:
     at the very end, as wheel writers do."""
     [record] = {name.split("/")[0] + "/RECORD" for name in files if name.split("/")[0].endswith(".dist-info")}
     names = sorted(files, key=lambda name: (name.split("/")[0].endswith(".dist-info"), name))
-    rows = [record_line(name, files[name]) for name in names] + [f"{record},,"]
+    rows = [record_row(name, files[name]) for name in names] + [[record, "", ""]]
     date_time = time.gmtime(max(epoch, 315532800))[:6]  # zip cannot date before 1980
-    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in [*((name, files[name]) for name in names), (record, ("\n".join(rows) + "\n").encode())]:
-                info = zipfile.ZipInfo(name, date_time=date_time)
-                info.external_attr = (0o644 | stat.S_IFREG) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    with written_aside(target) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*((name, files[name]) for name in names), (record, record_text(rows).encode())]:
+            info = zipfile.ZipInfo(name, date_time=date_time)
+            info.external_attr = (0o644 | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
