@@ -152,20 +152,28 @@ def test_ship_sources_false_leaves_them_out(tmp_path, debian_uwsgi, debian_wheel
     print(f"sample wheel: {wheel.stat().st_size} bytes without sources, {debian_wheel.stat().st_size} with")
 
 
-def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
-    """README "Upgrading uWSGI": build from the sdist, upgrade uWSGI to another
-    ABI, follow the message; no crash on the way, a working plugin at the end."""
+def installed_from_sdist_for_old_pyuwsgi(tmp_path: Path, wheelhouse: Path) -> tuple[Venv, dict[str, str], list]:
+    """The sample installed from its sdist (an index of the backend's wheel and
+    that sdist) in a venv with OLD_PYUWSGI; the venv, its environment, and the
+    pip install command. pip's cache is the test's own: the routes must work
+    even though pip cached the first wheel."""
     index = tmp_path / "index"
     index.mkdir()
     for wheel in wheelhouse.glob("*.whl"):
         (index / wheel.name).symlink_to(wheel)
     run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", index,
          copy_project(SAMPLE, tmp_path / "project")], env=clean_env())
-    # A cache of its own: the route must work even though pip cached the first wheel.
     env = clean_env(PIP_FIND_LINKS=str(index), PIP_CACHE_DIR=str(tmp_path / "pip-cache"))
     venv = make_venv(tmp_path / "venv", OLD_PYUWSGI)
     pip = [venv.python, "-m", "pip", "install", "-q"]
     run([*pip, "--no-binary", DIST, DIST], env=env)
+    return venv, env, pip
+
+
+def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
+    """README "Upgrading uWSGI": build from the sdist, upgrade uWSGI to another
+    ABI, follow the message; no crash on the way, a working plugin at the end."""
+    venv, env, pip = installed_from_sdist_for_old_pyuwsgi(tmp_path, wheelhouse)
     old = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip()
     assert plugin_answer(venv.uwsgi, old, "hello", 250, tmp_path / "old.log") == "Hello from a wheel"
 
@@ -189,16 +197,7 @@ def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
 
 def test_without_no_cache_dir_pip_hands_back_the_old_wheel(tmp_path, wheelhouse):
     """Why the route says --no-cache-dir: without it pip reuses the wheel it built for the old uwsgi."""
-    index = tmp_path / "index"
-    index.mkdir()
-    for wheel in wheelhouse.glob("*.whl"):
-        (index / wheel.name).symlink_to(wheel)
-    run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", index,
-         copy_project(SAMPLE, tmp_path / "project")], env=clean_env())
-    env = clean_env(PIP_FIND_LINKS=str(index), PIP_CACHE_DIR=str(tmp_path / "pip-cache"))
-    venv = make_venv(tmp_path / "venv", OLD_PYUWSGI)
-    pip = [venv.python, "-m", "pip", "install", "-q"]
-    run([*pip, "--no-binary", DIST, DIST], env=env)
+    venv, env, pip = installed_from_sdist_for_old_pyuwsgi(tmp_path, wheelhouse)
     run([*pip, "--upgrade", "pyuwsgi==2.0.30.post1"], env=env)
     run([*pip, "--force-reinstall", "--no-binary", DIST, DIST], env=env)
     stale = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env, check=False)

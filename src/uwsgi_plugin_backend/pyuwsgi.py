@@ -14,7 +14,7 @@ from pathlib import Path
 from .c_compiler import compiler, output_of, run_compiler
 from .errors import BackendError
 from .kit import UwsgiKit
-from .runtime._uwsgi_plugin import FIND_PYUWSGI, uwsgi_env
+from .runtime._uwsgi_plugin import ask_for_pyuwsgi
 from .runtime._uwsgi_plugin import script_interpreter as _interpreter
 
 
@@ -65,8 +65,7 @@ def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     if interpreter is None:
         return None
     try:
-        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=60,
-                                env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
+        result = ask_for_pyuwsgi(interpreter, 60)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
     origin = result.stdout.strip()

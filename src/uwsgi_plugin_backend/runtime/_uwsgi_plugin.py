@@ -266,6 +266,13 @@ def script_interpreter(script: Path) -> list[str] | None:
     return shlex.split(first[2:]) or None
 
 
+def ask_for_pyuwsgi(interpreter: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Ask ``interpreter`` where it imports pyuwsgi from: the module's path on
+    stdout, nothing when it has none (raises OSError, TimeoutExpired)."""
+    return subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=timeout,
+                          env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
+
+
 def _pyuwsgi_module(script: Path, text: bytes, timeout: float) -> str | None:
     """The pyuwsgi extension module a pyuwsgi console script runs, found by its
     interpreter without starting uWSGI (tens of ms instead of hundreds)."""
@@ -273,8 +280,7 @@ def _pyuwsgi_module(script: Path, text: bytes, timeout: float) -> str | None:
     if not interpreter:
         return None
     try:
-        result = subprocess.run([*interpreter, "-c", FIND_PYUWSGI], capture_output=True, text=True, timeout=timeout,
-                                env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
+        result = ask_for_pyuwsgi(interpreter, timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     origin = result.stdout.strip()
