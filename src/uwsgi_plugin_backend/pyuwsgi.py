@@ -7,6 +7,7 @@ has loaded, wherever it is installed (guard/pyuwsgi_loader.c)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -56,6 +57,7 @@ def compile_loader(name: str, work: Path) -> Path:
     return loader
 
 
+@functools.cache  # asked by the build, then by each plugin's symbol check: run the interpreter once
 def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
     """The pyuwsgi extension module behind ``kit``'s binary, if it is pyuwsgi's
     console script (a uWSGI built as a shared library)."""
