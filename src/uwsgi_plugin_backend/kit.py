@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from .errors import BackendError, env_seconds
 from .runtime._uwsgi_plugin import (
+    KEY_FORMAT,
     CannotAsk,
     NoMatchingBuild,
     abi_defines,
-    abi_hash,
-    abi_key,
     abi_summary,
     ask,
     dot_h_hash,
+    hash_of_parts,
     platform_of,
 )
 
@@ -42,6 +42,12 @@ class UwsgiKit:
     dot_h: bytes
     config_py: bytes
     directory: Path | None = None  # where uwsgi.h and uwsgiconfig.py lie, once cached
+    # FNV-1a of uwsgi.h, kept in the kit cache: in pure Python it costs ~10 ms a build.
+    dot_h_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.dot_h_hash:
+            object.__setattr__(self, "dot_h_hash", dot_h_hash(self.dot_h))
 
     # Learning the layouts runs the compiler (cached on disk); each value is computed once.
     @functools.cached_property
@@ -72,16 +78,12 @@ class UwsgiKit:
         return abi_defines(self.cflags, self.layout_macros)
 
     @functools.cached_property
-    def dot_h_hash(self) -> str:
-        return dot_h_hash(self.dot_h)
+    def abi_hash(self) -> str:
+        return hash_of_parts(self.dot_h_hash, self.platform, self.abi_defines)
 
     @functools.cached_property
     def abi_key(self) -> str:
-        return abi_key(self.cflags, self.dot_h, self.layout_macros, self.platform)
-
-    @functools.cached_property
-    def abi_hash(self) -> str:
-        return abi_hash(self.cflags, self.dot_h, self.layout_macros, self.platform)
+        return f"{KEY_FORMAT}-{self.abi_hash}"
 
     @functools.cached_property
     def abi_summary(self) -> str:

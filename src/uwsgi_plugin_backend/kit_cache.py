@@ -2,7 +2,7 @@
 a script's answers to --version and --cflags), so a rebuild asks little or nothing.
 
 An entry is a directory holding uwsgi.h, uwsgiconfig.py and kit.json (the
-version, the CFLAGS and the sha256 of both files). It is written aside and
+version, the CFLAGS, the sha256 of both files and uwsgi.h's FNV-1a). It is written aside and
 renamed into place whole; an entry whose files do not match their checksums
 is not trusted and is extracted again.
 """
@@ -10,6 +10,7 @@ is not trusted and is extracted again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -52,6 +53,8 @@ def _load(entry: Path, binary: Path) -> UwsgiKit | None:
         contents = {name: (entry / name).read_bytes() for name in FILES}
     except (OSError, ValueError):
         return None
+    if "uwsgi.h fnv1a64" not in record:  # written by an older backend: extract again, once
+        return None
     if any(record.get(name) != _sha256(data) for name, data in contents.items()):
         log(f"the cached kit in {entry} does not match its checksums; extracting it again")
         return None
@@ -62,6 +65,7 @@ def _load(entry: Path, binary: Path) -> UwsgiKit | None:
         dot_h=contents["uwsgi.h"],
         config_py=contents["uwsgiconfig.py"],
         directory=entry,
+        dot_h_hash=record["uwsgi.h fnv1a64"],
     )
 
 
@@ -75,7 +79,8 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
     try:
         kit.write(staging)
         record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
-                  "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py)}
+                  "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py),
+                  "uwsgi.h fnv1a64": kit.dot_h_hash}
         (staging / "kit.json").write_text(json.dumps(record, indent=2))
         if entry.exists():  # a corrupt entry, or one another build just wrote
             shutil.rmtree(entry, ignore_errors=True)
@@ -116,5 +121,4 @@ def _read_kit(binary: Path, entry: Path) -> UwsgiKit:
     if stored is None:
         return kit
     log(f"  build kit extracted into {stored}")
-    return UwsgiKit(binary=kit.binary, version=kit.version, cflags=kit.cflags, dot_h=kit.dot_h,
-                    config_py=kit.config_py, directory=stored)
+    return dataclasses.replace(kit, directory=stored)

@@ -119,12 +119,13 @@ def canonical_text(dot_h_hash: str, platform: str, defines: list[str]) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-def abi_canonical(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> bytes:
-    return canonical_text(dot_h_hash(dot_h), platform, abi_defines(cflags, macros))
+def hash_of_parts(dot_h_hash: str, platform: str, defines: list[str]) -> str:
+    """The ABI hash from uwsgi.h's hash, the platform line and the layout -D tokens."""
+    return f"{fnv1a64(canonical_text(dot_h_hash, platform, defines)):016x}"
 
 
 def abi_hash(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
-    return f"{fnv1a64(abi_canonical(cflags, dot_h, macros, platform)):016x}"
+    return hash_of_parts(dot_h_hash(dot_h), platform, abi_defines(cflags, macros))
 
 
 def abi_key(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
@@ -523,7 +524,7 @@ def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
     for _, record in carried:
         if record.get("dot_h_hash") == binary["dot_h_hash"] and record.get("platform", "").startswith(binary["platform"] + " "):
             defines = abi_defines(binary["cflags"], record["layout_macros"])
-            return f"{KEY_FORMAT}-{fnv1a64(canonical_text(binary['dot_h_hash'], record['platform'], defines)):016x}"
+            return f"{KEY_FORMAT}-{hash_of_parts(binary['dot_h_hash'], record['platform'], defines)}"
     return (f"unknown here: its uwsgi.h (hash {binary['dot_h_hash']}) or platform ({binary['platform']}) differs "
             "from every build this wheel carries")
 
