@@ -23,15 +23,18 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-
-from elftools.elf.elffile import ELFFile
+from typing import TYPE_CHECKING, BinaryIO
 
 from .c_compiler import run_compiler
 from .errors import BackendError
 from .kit_cache import cache_root
 from .runtime._uwsgi_plugin import C_WHITESPACE, tested_macros
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 LAYOUT_FORMAT = "layout-1"  # bump when what is compared changes: old cache entries are then ignored
 TU = '#include "uwsgi.h"\n'
@@ -61,9 +64,15 @@ def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Pa
     return result.stdout if result.returncode == 0 else None
 
 
+def _elf_file(stream: BinaryIO) -> ELFFile:
+    from elftools.elf.elffile import ELFFile  # late: a build whose layouts are cached reads no ELF here
+
+    return ELFFile(stream)
+
+
 def _debug_bytes(obj: Path) -> bytes:
     with obj.open("rb") as f:
-        elf = ELFFile(f)
+        elf = _elf_file(f)
         return b"\0".join((elf.get_section_by_name(name).data() if elf.get_section_by_name(name) else b"") for name in DEBUG_SECTIONS)
 
 
@@ -118,7 +127,7 @@ def read_layouts(obj: Path) -> dict[str, str]:
     """``{"struct uwsgi_server": "{...}", "typedef X": "..."}`` for every type declared in uwsgi.h."""
     layouts: dict[str, str] = {}
     with obj.open("rb") as f:
-        dwarf = ELFFile(f).get_dwarf_info()
+        dwarf = _elf_file(f).get_dwarf_info()
         for unit in dwarf.iter_CUs():
             files = _file_names(dwarf, unit)
             for die in unit.get_top_DIE().iter_children():
@@ -174,14 +183,25 @@ def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> 
     if error:
         raise BackendError(f"cannot compile a test of time_t and off_t with the uwsgi CFLAGS:\n{error}")
     with obj.open("rb") as f:
-        elf = ELFFile(f)
+        elf = _elf_file(f)
         symbols = {s.name: s["st_size"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
     return f"time_t={symbols['time_t_size']} off_t={symbols['off_t_size']}"
 
 
+def compiler_identity(compiler: list[str]) -> str:
+    """The compiler program's resolved path, size and mtime: what ccache checks by
+    default (compiler_check=mtime), without running it on every build."""
+    found = shutil.which(compiler[0])
+    if found is None:
+        return run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")  # fails with the no-compiler error
+    program = os.path.realpath(found)
+    status = os.stat(program)
+    return f"{program} {status.st_size} {status.st_mtime_ns}"
+
+
 def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
-    version = run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")
-    digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, version])
+    identity = compiler_identity(compiler)
+    digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, identity])
                             .encode()).hexdigest()[:24]
     return cache_root() / "layouts" / f"{digest}.json"
 

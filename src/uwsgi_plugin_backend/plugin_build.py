@@ -28,7 +28,6 @@ from ._uwsgiconfig_driver import C_IDENTIFIER
 from .errors import BackendError, log
 from .kit import UwsgiKit
 from .load_guard import compile_guard
-from .symbol_check import check_symbols
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 
@@ -306,6 +305,8 @@ def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, 
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
+    from .symbol_check import check_symbols  # late: pyelftools is imported while compiling (wheel.py)
+
     check_symbols(shared_object, name, kit)
     if options.strip:
         strip_debug_info(shared_object)

@@ -29,14 +29,14 @@ def uwsgi_pins(settings: Settings, chosen: list[ChosenUwsgi]) -> list[str] | Non
 
 
 def import_while_compiling() -> threading.Thread:
-    """Import the wheel writer and the ELF tag reader in the background: a
+    """Import the wheel writer and the ELF readers in the background: a
     frontend runs each hook in a new interpreter, where these imports cost as
     much as compiling a small plugin, and the compiler leaves this process idle."""
 
     def load() -> None:
         import scikit_build_core.build.wheel  # noqa: F401  (build_wheel imports it on call)
 
-        from . import platform_tags  # noqa: F401
+        from . import platform_tags, symbol_check  # noqa: F401
 
     thread = threading.Thread(target=load, name="imports", daemon=True)
     thread.start()
