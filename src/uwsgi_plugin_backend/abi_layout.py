@@ -18,7 +18,6 @@ The answer is cached per (uwsgi.h, CFLAGS, compiler) in the backend cache.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -251,6 +250,8 @@ def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: byt
         return macro, obj, _compile(compiler, toggled, kit_dir, TU, obj)
 
     why: dict[str, list[str]] = {}
+    import concurrent.futures  # late: only learning needs it
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for macro, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
             if obj is None:

@@ -23,7 +23,6 @@ from .kit import UwsgiKit, asking_uwsgi, extract_kit
 from .locking import locked
 from .runtime._uwsgi_plugin import binary_identity as runtime_identity
 from .runtime._uwsgi_plugin import cache_dir
-from .wheel_files import written_aside
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
@@ -94,6 +93,8 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
 def store_file(source: Path, target: Path) -> None:
     """Copy ``source`` into the cache at ``target``, whole or not at all; a cache
     that cannot be written is no error."""
+    from .wheel_files import written_aside  # late: wheel_files brings zipfile and csv
+
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
         with written_aside(target) as partial:

@@ -14,7 +14,6 @@ from OPTIONS: ``python -m uwsgi_plugin_backend.reference``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import sys
@@ -116,6 +115,8 @@ def _describe(value: object) -> str:
 
 
 def _close(word: str, candidates: list[str]) -> str:
+    import difflib  # late: only a mistyped key needs it
+
     match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f"; did you mean {match[0]!r}?" if match else ""
 

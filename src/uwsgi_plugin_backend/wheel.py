@@ -4,7 +4,6 @@ with the runtime module and build records, and written by scikit-build-core."""
 from __future__ import annotations
 
 import threading
-import zipfile
 from pathlib import Path
 
 from .errors import BackendError, log
@@ -13,7 +12,6 @@ from .runtime._uwsgi_plugin import BUILDS_DIR
 from .settings import Settings
 from .staging import staged_package
 from .uwsgi_builds import UwsgiBuild, build_root, compile_plugins
-from .wheel_files import place
 
 
 def target_uwsgis(settings: Settings) -> list[ChosenUwsgi]:
@@ -36,7 +34,7 @@ def import_while_compiling() -> threading.Thread:
     def load() -> None:
         import scikit_build_core.build.wheel  # noqa: F401  (build_wheel imports it on call)
 
-        from . import platform_tags, symbol_check  # noqa: F401
+        from . import platform_tags, symbol_check, wheel_files  # noqa: F401
 
     thread = threading.Thread(target=load, name="imports", daemon=True)
     thread.start()
@@ -54,6 +52,10 @@ def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, whe
     out = staging.parent.parent / "out"
     # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
     wheel_name: str = skbuild().build_wheel(str(out), skbuild_config, None)
+    import zipfile
+
+    from .wheel_files import place
+
     runtime = f"{settings.package}/_uwsgi_plugin.py"
     with zipfile.ZipFile(out / wheel_name) as written:
         complete = runtime in written.namelist()

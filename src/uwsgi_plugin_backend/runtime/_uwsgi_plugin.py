@@ -35,7 +35,6 @@ same canonical text in C from uwsgi_get_dot_h() and uwsgi_get_cflags().
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -620,6 +619,8 @@ def _ini_section(directory: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # late: uwsgi_plugin_backend imports this module on every build
+
     prog = f"python -m {__package__ or 'PACKAGE'}"
     parser = argparse.ArgumentParser(
         prog=prog,
