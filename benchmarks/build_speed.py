@@ -186,7 +186,7 @@ def main() -> None:
         sys.path.insert(0, str(site))
         import uwsgi_plugin_hello._uwsgi_plugin as installed
 
-        os.environ["XDG_CACHE_HOME"] = str(work / "abi-cache")
+        os.environ["UWSGI_PLUGIN_BACKEND_CACHE_DIR"] = str(work / "abi-cache")
         for _ in range(args.runs):
             shutil.rmtree(work / "abi-cache", ignore_errors=True)
             for key in ("cold", "cached"):
