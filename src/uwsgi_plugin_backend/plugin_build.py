@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from . import warmup
 from ._uwsgiconfig_driver import C_IDENTIFIER
 from .errors import BackendError, log
 from .kit import UwsgiKit
@@ -171,7 +172,7 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
     result_file = work / "check.json"
     result_file.unlink(missing_ok=True)
     uwsgiconfig, *rest = build_args or ("-",)
-    process = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
         cwd=plugin_copy,
         env={
@@ -186,13 +187,19 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-    )
+    ) as process:
+        warmup.start()  # the wheel writer's imports, while the driver works
+        try:
+            output, _ = process.communicate()
+        except BaseException:  # as subprocess.run does: no driver outlives the build
+            process.kill()
+            raise
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
     if result.get("error"):
         raise BackendError(result["error"])
     if process.returncode != 0 or not result.get("name"):
-        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), process.stdout))
-    for line in process.stdout.splitlines():
+        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), output))
+    for line in output.splitlines():
         if verbose or not CHATTER.match(line):
             log(f"  {line}")
     return result["name"]

@@ -3,9 +3,9 @@ with the runtime module and build records, and written by scikit-build-core."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
+from . import warmup
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .runtime._uwsgi_plugin import BUILDS_DIR
@@ -24,21 +24,6 @@ def uwsgi_pins(settings: Settings, chosen: list[ChosenUwsgi]) -> list[str] | Non
     from .pin_metadata import uwsgi_pins as pins
 
     return pins(settings, chosen)
-
-
-def import_while_compiling() -> threading.Thread:
-    """Import the wheel writer and the ELF readers in the background: a
-    frontend runs each hook in a new interpreter, where these imports cost as
-    much as compiling a small plugin, and the compiler leaves this process idle."""
-
-    def load() -> None:
-        import scikit_build_core.build.wheel  # noqa: F401  (build_wheel imports it on call)
-
-        from . import platform_tags, symbol_check, wheel_files  # noqa: F401
-
-    thread = threading.Thread(target=load, name="imports", daemon=True)
-    thread.start()
-    return thread
 
 
 def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, wheel_directory: Path,
@@ -71,7 +56,6 @@ def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, whe
 
 
 def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
-    imports = import_while_compiling()
     chosen = target_uwsgis(settings)
     pins = uwsgi_pins(settings, chosen)
     with build_root(settings) as work, staged_package(settings) as staging:
@@ -82,5 +66,5 @@ def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
             from .shipped_sources import stage_sources
 
             stage_sources(settings, staging, work)
-        imports.join()
+        warmup.finish()
         return write_wheel(settings, builds, staging, wheel_directory, pins)
