@@ -27,6 +27,13 @@ PACKAGES = Path(__file__).resolve().parent / "packages"
 # pip's and uv's caches for the suite, kept between runs but never the user's own:
 # uwsgi compiled from its sdist is reused from here instead of from ~/.cache/pip.
 TOOL_CACHE = REPO / ".test-cache"
+# What the backend learns of a uwsgi.h's layouts (abi_layout.learn: some 4 s a uwsgi build,
+# a pure function of uwsgi.h, the CFLAGS and the compiler) is kept for the suite like
+# pip's cache, so a test starts knowing it. The store is keyed by the learning code, so
+# changed code learns afresh; tests of learning itself are marked `unlearned`.
+LEARNING_CODE = ("abi_layout.py", "c_compiler.py")
+LEARNED = TOOL_CACHE / "layouts" / hashlib.sha256(
+    b"".join((REPO / "src" / "uwsgi_plugin_backend" / name).read_bytes() for name in LEARNING_CODE)).hexdigest()[:12]
 
 
 # Fixtures that compile uwsgi, install pyuwsgi or build this backend's wheel: a
@@ -53,21 +60,41 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
 def isolated_session(tmp_path_factory) -> Iterator[Path]:
     """Session fixtures (venvs, the backend's wheel) run with a HOME of their own too."""
     home = tmp_path_factory.mktemp("session-home")
+    layouts = home / ".cache" / "uwsgi-plugin-backend" / "layouts"
+    _copy_new_files(LEARNED, layouts)
     with pytest.MonkeyPatch.context() as monkeypatch:
         _isolate(monkeypatch, home)
         yield home
+    _copy_new_files(layouts, LEARNED)
+
+
+def _copy_new_files(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` that ``target`` lacks, each whole (write, then rename)."""
+    if not source.is_dir():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.glob("*.json"):
+        if not (target / entry.name).exists():
+            partial = target / f".{entry.name}.{os.getpid()}"
+            shutil.copyfile(entry, partial)
+            os.replace(partial, target / entry.name)
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(isolated_session, tmp_path_factory, monkeypatch) -> Path:
+def isolated_home(isolated_session, tmp_path_factory, monkeypatch, request) -> Iterator[Path]:
     """Every test gets its own HOME and backend cache; subprocesses inherit them.
 
-    The tools' download caches (pip, uv) are shared by the suite in TOOL_CACHE,
-    so a test never reads or writes the real user's home or cache.
+    The tools' download caches (pip, uv) and the learned layouts (LEARNED) are
+    shared by the suite in TOOL_CACHE, so a test never reads or writes the real
+    user's home or cache.
     """
     home = tmp_path_factory.mktemp("home")
     _isolate(monkeypatch, home)
-    return home
+    layouts = home / ".cache" / "uwsgi-plugin-backend" / "layouts"
+    if request.node.get_closest_marker("unlearned") is None:
+        _copy_new_files(LEARNED, layouts)
+    yield home
+    _copy_new_files(layouts, LEARNED)
 
 
 def run(cmd: list[str | Path], check: bool = True, **kwargs) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from uwsgi_plugin_backend.abi_layout import learn
 from uwsgi_plugin_backend.c_compiler import compiler
 
@@ -38,6 +39,7 @@ enum uwsgi_state { STATE_A,
 """
 
 
+@pytest.mark.unlearned
 def test_learns_the_macros_that_change_layouts(tmp_path: Path):
     (tmp_path / "uwsgi.h").write_bytes(HEADER)
     cflags = "-O2 -DBAR -DFOO  -DUNUSED=1\t-I."
