@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from uwsgi_plugin_backend.abi_layout import learn
 from uwsgi_plugin_backend.c_compiler import compiler
 
