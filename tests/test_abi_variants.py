@@ -3,29 +3,59 @@ this machine, pyuwsgi 2.0.30 and 2.0.30.post1; and the build-time symbol check."
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGES, SAMPLE, Venv, build_wheel, clean_env, copy_project, make_venv, plugin_answer, run, tree_digest
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    TOOL_CACHE,
+    Venv,
+    build_wheel,
+    clean_env,
+    copy_project,
+    make_venv,
+    plugin_answer,
+    run,
+    tree_digest,
+)
 
 VARIANTS = {"default": None, "lean": "xml=false;json=false;yaml=false", "nossl": "ssl=false"}
 
 
-@pytest.fixture(scope="session")
-def pip_variants(tmp_path_factory) -> dict[str, Path]:
-    """uWSGI 2.0.31 from its sdist, three ways; --no-cache-dir, or pip hands back the first build."""
-    root = tmp_path_factory.mktemp("variants")
-    binaries = {}
-    for name, override in VARIANTS.items():  # one at a time: the machine has 2 cores
-        venv = make_venv(root / name)
+def variant_wheel(name: str, override: str | None, venv: Venv) -> Path:
+    """uWSGI 2.0.31 compiled by pip from its sdist with UWSGI_PROFILE_OVERRIDE, kept in
+    TOOL_CACHE like pip keeps its own builds (--no-cache-dir: pip's cache would hand
+    back the first configuration's wheel for every other)."""
+    house = TOOL_CACHE / "uwsgi-variants" / f"2.0.31-{name}"
+    if not list(house.glob("*.whl")):
         env = clean_env()
         env.pop("UWSGI_PROFILE_OVERRIDE", None)
         if override:
             env["UWSGI_PROFILE_OVERRIDE"] = override
-        run([venv.python, "-m", "pip", "install", "-q", "--no-cache-dir", "uwsgi==2.0.31"], env=env)
+        partial = Path(tempfile.mkdtemp(dir=TOOL_CACHE))
+        run([venv.python, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial, "uwsgi==2.0.31"], env=env)
+        house.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(house, ignore_errors=True)
+        os.replace(partial, house)
+    [wheel] = house.glob("*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def pip_variants(tmp_path_factory) -> dict[str, Path]:
+    """uWSGI 2.0.31 from its sdist, three ways."""
+    root = tmp_path_factory.mktemp("variants")
+    binaries = {}
+    for name, override in VARIANTS.items():  # one at a time: the machine has 2 cores
+        venv = make_venv(root / name)
+        venv.pip("install", "-q", variant_wheel(name, override, venv))
         binaries[name] = venv.uwsgi
     return binaries
 
