@@ -16,8 +16,6 @@ def compiled(result) -> tuple[int, int]:
     return int(match[0]), int(match[1])
 
 
-def relinked(result) -> bool:
-    return "linking skipped: the command and its inputs are unchanged" not in result.stdout
 
 
 @pytest.fixture
@@ -28,20 +26,16 @@ def project(tmp_path) -> Path:
 def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian_uwsgi):
     build_dir = tmp_path / "build"
 
-    def build(name: str, uwsgi: Path = pip_uwsgi, **env: str):
-        return build_wheel(project, tmp_path / name, f"-Cuwsgi={uwsgi}", f"-Cbuild-dir={build_dir}", env=clean_env(**env))
+    def build(name: str, uwsgi: Path = pip_uwsgi):
+        return build_wheel(project, tmp_path / name, f"-Cuwsgi={uwsgi}", f"-Cbuild-dir={build_dir}")
 
     assert compiled(build("clean")) == (4, 4)
-    no_change = build("no-change")
-    assert compiled(no_change) == (0, 4) and not relinked(no_change)
+    assert compiled(build("no-change")) == (0, 4)
     first, again = installed_plugin(tmp_path / "clean", tmp_path / "s1", "uwsgi_plugin_multi", "multi"), installed_plugin(tmp_path / "no-change", tmp_path / "s2", "uwsgi_plugin_multi", "multi")
     assert first.read_bytes() == again.read_bytes()
 
     (project / "gamma.c").write_text('const char *gamma_word(void) { return "GAMMA"; }\n')
-    one_source = build("one-source")
-    assert compiled(one_source) == (1, 4) and relinked(one_source)
-    link_flags = build("link-flags", LDFLAGS="-Wl,-O1")  # the link command changed: linked again
-    assert compiled(link_flags) == (0, 4) and relinked(link_flags)
+    assert compiled(build("one-source")) == (1, 4)
     (project / "common.h").write_text('#define COMMON_WORD "shared"\n')
     assert compiled(build("header")) == (2, 4)  # alpha.c and beta.c include it
     shared_object = installed_plugin(tmp_path / "header", tmp_path / "s3", "uwsgi_plugin_multi", "multi")
@@ -49,8 +43,7 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
 
     # Another uwsgi (other flags and uwsgi.h) reuses nothing of the first one's.
     assert compiled(build("debian", debian_uwsgi)) == (4, 4)
-    pip_again = build("pip-again")
-    assert compiled(pip_again) == (0, 4) and not relinked(pip_again)
+    assert compiled(build("pip-again")) == (0, 4)
 
 
 def test_one_compiler_job(tmp_path, project, pip_uwsgi):

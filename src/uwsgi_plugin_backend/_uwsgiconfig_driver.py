@@ -17,8 +17,7 @@ taken apart instead of run: the very pieces build_plugin() formats into it
 one compile command per source, run JOBS at a time through the same shell,
 and one link command with the objects in place of the sources. Objects whose
 command and inputs (source and the headers gcc -MMD lists) are unchanged are
-reused from OBJECTS_DIR, and so is the linked plugin when the link command and
-every file it names are unchanged. Everything else uwsgiconfig.py does (BINARY_LIST,
+reused from OBJECTS_DIR. Everything else uwsgiconfig.py does (BINARY_LIST,
 the REQUIRES section, post_build) runs as it always does, in the same order.
 """
 
@@ -28,7 +27,6 @@ import os
 import re
 import runpy
 import shlex
-import shutil
 import subprocess
 import sys
 
@@ -179,37 +177,6 @@ class ObjectCache:
             json.dump({"command": command, "inputs": inputs}, f)
         os.replace(manifest + ".partial", manifest)
 
-    def link_paths(self, output):
-        stem = os.path.join(self.directory, "link-%s" % hashlib.sha256(output.encode()).hexdigest()[:10])
-        return stem + ".so", stem + ".json"
-
-    def reuse_link(self, output, command):
-        """Put the last link's result at ``output`` when the link command and every
-        file it names (objects, archives, the guard) are unchanged; True if done."""
-        linked, manifest = self.link_paths(output)
-        try:
-            with open(manifest) as f:
-                recorded = json.load(f)
-        except (OSError, ValueError):
-            return False
-        if recorded.get("command") != command:
-            return False
-        if not all(file_hash(path) == digest for path, digest in recorded["inputs"].items()):
-            return False
-        try:
-            shutil.copyfile(linked, output)
-        except OSError:
-            return False
-        return True
-
-    def record_link(self, output, command):
-        linked, manifest = self.link_paths(output)
-        inputs = {word: file_hash(word) for word in shlex.split(command) if word != output and os.path.isfile(word)}
-        shutil.copyfile(output, linked)
-        with open(manifest + ".partial", "w") as f:
-            json.dump({"command": command, "inputs": inputs}, f)
-        os.replace(manifest + ".partial", manifest)
-
 
 def run_shell(command):
     """Run like uwsgiconfig.py does (through the shell); return status and output."""
@@ -270,17 +237,10 @@ class Build:
                 self.cache.record(source, command, self.file_arg(source))
         if self.failures:
             return 1
-        output = frame_locals["plugin_dest"] + ".so"
-        link = "%s%s %s -o %s %s %s %s %s" % (
-            gcc, pic, frame_locals["shared_flag"], output, cflags, " ".join(link_inputs),
+        link = "%s%s %s -o %s.so %s %s %s %s" % (
+            gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
             " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
-        if self.cache.kept and self.cache.reuse_link(output, link):
-            print("[%s] linking skipped: the command and its inputs are unchanged" % gcc)
-            return 0
-        status = self.run(output, link)
-        if status == 0 and self.cache.kept:
-            self.cache.record_link(output, link)
-        return status
+        return self.run(frame_locals["plugin_dest"] + ".so", link)
 
     def single_line(self, frame_locals, frame_globals):
         """uwsgiconfig.py's own gcc line, but with every file name quoted."""
