@@ -99,6 +99,12 @@ def test_relative_xdg_cache_home_is_ignored(tmp_path, isolated_home):
     assert (isolated_home / ".cache" / "uwsgi-plugin-backend" / "kits").is_dir()
 
 
+def test_empty_cc_is_refused(tmp_path, outdir):
+    project, before = project_copy(tmp_path)
+    result = build_wheel(project, outdir, DEBIAN_UWSGI, env=clean_env(CC=" "), check=False)
+    assert_one_clean_failure(result, project, before, outdir, r"\$CC=' ' names no compiler; unset it or name one")
+
+
 def test_relative_cache_dir_setting_is_refused(tmp_path, outdir):
     project, before = project_copy(tmp_path)
     result = build_wheel(project, outdir, DEBIAN_UWSGI, env=cache_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR="relative-cache"),

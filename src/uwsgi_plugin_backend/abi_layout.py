@@ -40,6 +40,8 @@ TU = '#include "uwsgi.h"\n'
 # Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
 # sections' relocations, which pyelftools does 4-5x slower than reading the types.
 DEBUG_FLAGS = ["-g", "-gno-record-gcc-switches", "-fno-eliminate-unused-debug-types", "-shared", "-nostdlib"]
+# Programs that run another compiler: their own file does not identify it.
+COMPILER_WRAPPERS = {"ccache", "sccache", "distcc", "icecc", "buildcache"}
 # Sections whose bytes hold every type the compile described: equal bytes, equal layouts.
 DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str")
 SIZES = "#include <time.h>\n#include <sys/types.h>\nchar time_t_size[sizeof(time_t)];\nchar off_t_size[sizeof(off_t)];\n"
@@ -190,14 +192,18 @@ def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> 
 
 
 def compiler_identity(compiler: list[str]) -> str:
-    """The compiler program's resolved path, size and mtime: what ccache checks by
-    default (compiler_check=mtime), without running it on every build."""
+    """The compiler program's resolved path, size and mtime, as ccache checks a
+    compiler by default (compiler_check=mtime), without running it on every
+    build; its --version answer when it is a wrapper (ccache, distcc) or a
+    script, whose own file says nothing of the compiler behind it."""
     found = shutil.which(compiler[0])
-    if found is None:
-        return run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")  # fails with the no-compiler error
-    program = os.path.realpath(found)
-    status = os.stat(program)
-    return f"{program} {status.st_size} {status.st_mtime_ns}"
+    program = os.path.realpath(found) if found else None
+    if program and os.path.basename(program) not in COMPILER_WRAPPERS:
+        with open(program, "rb") as f:
+            if f.read(4) == b"\x7fELF":
+                status = os.fstat(f.fileno())
+                return f"{program} {status.st_size} {status.st_mtime_ns}"
+    return run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")  # fails with the no-compiler error
 
 
 def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:

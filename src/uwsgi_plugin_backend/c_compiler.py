@@ -15,7 +15,10 @@ from .errors import BackendError
 
 def compiler() -> list[str]:
     """The C compiler uwsgiconfig.py uses: $CC, else the interpreter's CC, else gcc."""
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "gcc")
+    command = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "gcc")
+    if not command:
+        raise BackendError(f"$CC={os.environ.get('CC', '')!r} names no compiler; unset it or name one (CC=gcc)")
+    return command
 
 
 def run_compiler(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
