@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -20,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_plugin"
@@ -320,10 +324,38 @@ def world_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@functools.cache
+def other_user_site() -> Path:
+    """A directory any uid can read, with this checkout's backend and `build`, and
+    every distribution they need, copied from the test environment: the checkout
+    and the venv may lie where only root can enter (a mktemp clone, a 0700 home)."""
+    site = Path(tempfile.mkdtemp(prefix="uwsgi-plugin-backend-site-"))
+    atexit.register(shutil.rmtree, site, ignore_errors=True)
+    wanted, copied = ["build", "uwsgi-plugin-backend"], set()
+    while wanted:
+        name = canonicalize_name(wanted.pop())
+        if name in copied:
+            continue
+        copied.add(name)
+        distribution = importlib.metadata.distribution(name)
+        for file in distribution.files or ():
+            source = Path(str(distribution.locate_file(file)))
+            if source.is_file() and ".." not in file.parts:
+                (site / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, site / file)
+        for requirement in map(Requirement, distribution.requires or ()):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                wanted.append(requirement.name)
+    shutil.copytree(REPO / "src" / "uwsgi_plugin_backend", site / "uwsgi_plugin_backend", dirs_exist_ok=True)
+    for path in [site, *site.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return site
+
+
 def as_other_user(args: list, env: dict[str, str], paths: tuple[Path, ...] = (), **kwargs) -> subprocess.CompletedProcess:
     """``python ARGS`` as a uid without a passwd entry (and without root's power over
     permissions). The system python: this interpreter lives under root's private home;
-    the test environment's packages and this checkout's backend come by PYTHONPATH."""
+    the backend and the packages it needs come by PYTHONPATH (other_user_site)."""
     setpriv = ["setpriv", "--reuid", NO_PASSWD_UID, "--regid", NO_PASSWD_UID, "--clear-groups"]
-    path = os.pathsep.join([*map(str, paths), str(REPO / "src"), sysconfig.get_paths()["purelib"]])
+    path = os.pathsep.join([*map(str, paths), str(other_user_site())])
     return run([*setpriv, "/usr/bin/python3", *args], check=False, env={**env, "PYTHONPATH": path}, **kwargs)
