@@ -31,19 +31,23 @@ VARIANTS = {"default": None, "lean": "xml=false;json=false;yaml=false", "nossl":
 
 def variant_wheel(name: str, override: str | None, venv: Venv) -> Path:
     """uWSGI 2.0.31 compiled by pip from its sdist with UWSGI_PROFILE_OVERRIDE, kept in
-    TOOL_CACHE like pip keeps its own builds (--no-cache-dir: pip's cache would hand
-    back the first configuration's wheel for every other)."""
-    house = TOOL_CACHE / "uwsgi-variants" / f"2.0.31-{name}"
+    TOOL_CACHE like pip keeps its own builds, per interpreter (--no-cache-dir: pip's
+    cache would hand back the first configuration's wheel for every other). Like
+    pip's, the kept build does not notice -dev packages installed since."""
+    house = TOOL_CACHE / "uwsgi-variants" / f"2.0.31-{name}-{sys.implementation.cache_tag}"
     if not list(house.glob("*.whl")):
         env = clean_env()
         env.pop("UWSGI_PROFILE_OVERRIDE", None)
         if override:
             env["UWSGI_PROFILE_OVERRIDE"] = override
-        partial = Path(tempfile.mkdtemp(dir=TOOL_CACHE))
-        run([venv.python, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial, "uwsgi==2.0.31"], env=env)
         house.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(house, ignore_errors=True)
-        os.replace(partial, house)
+        partial = Path(tempfile.mkdtemp(dir=house.parent, prefix=".partial-"))
+        try:
+            run([venv.python, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial, "uwsgi==2.0.31"], env=env)
+            shutil.rmtree(house, ignore_errors=True)
+            os.replace(partial, house)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     [wheel] = house.glob("*.whl")
     return wheel
 
