@@ -121,8 +121,10 @@ def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
     source = project / "gamma.c"
     original = source.read_text()
     for attempt, stage in enumerate([*STAGES, *STAGES]):
-        # A changed source each time, so that a compile really runs.
-        source.write_text(original + f"/* attempt {attempt} */\n")
+        # A changed source each time, so that a compile really runs; long enough (~0.5 s)
+        # to be seen running from /proc while another test worker loads the machine.
+        padding = "".join(f"int gamma_pad_{attempt}_{i}(int x) {{ return x * {i} + (x >> 3); }}\n" for i in range(600))
+        source.write_text(original + padding)
         out = tmp_path / f"out-{attempt}"
         interrupt_at(stage, build_command(project, out, f"-Cuwsgi={pip_uwsgi}", build_dir), env, sig)
         assert assert_only_complete_wheels(out) == []
