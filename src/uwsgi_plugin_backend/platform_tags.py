@@ -25,9 +25,13 @@ from auditwheel.elfutils import (
     elf_read_dt_needed,
     filter_undefined_symbols,
 )
-from auditwheel.error import InvalidLibcError
 from auditwheel.libc import Libc, _get_musl_version
 from auditwheel.policy import Policy, WheelPolicies
+
+try:
+    from auditwheel.error import InvalidLibcError
+except ImportError:  # auditwheel 6.4.2, which pip installs on Python 3.9, names it InvalidLibc
+    from auditwheel.error import InvalidLibc as InvalidLibcError
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
