@@ -3,13 +3,15 @@ checks before anything compiles, and scikit-build-core's keys passed on."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, tree_digest
 
+from uwsgi_plugin_backend import kit, locking
 from uwsgi_plugin_backend.errors import BackendError
-from uwsgi_plugin_backend.settings import load_settings
+from uwsgi_plugin_backend.settings import OPTIONS, Described, Settings, load_settings
 
 
 @pytest.fixture
@@ -48,6 +50,28 @@ def test_bad_values_are_refused_with_their_source(project, monkeypatch, config, 
     with pytest.raises(BackendError) as error:
         load_settings(project, config)
     assert message in str(error.value)
+
+
+# Environment-only knobs read where they are used (runtime cache, uwsgi questions, locks).
+READ_WHERE_USED = {"cache-dir", "uwsgi-timeout", "lock-timeout"}
+
+
+def test_every_option_reaches_the_build_with_its_default(tmp_path):
+    """An option added to OPTIONS but not to Settings would be checked, documented
+    and then dropped; a literal default is what the build gets when nothing is given."""
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    plain = load_settings(copy_project(SAMPLE, tmp_path / "plain"))
+    for option in OPTIONS:
+        if option.key in READ_WHERE_USED:
+            continue
+        name = option.key.replace("-", "_")
+        name = "plugin_dirs" if name == "plugins" else name
+        assert name in fields, f"{option.key} is in OPTIONS but not in Settings"
+        if not isinstance(option.default, Described):
+            value = getattr(plain, name)
+            assert (value == (plain.root.resolve(),) if name == "plugin_dirs" else value == option.default), option.key
+    assert kit.TIMEOUT_SECONDS == next(o.default for o in OPTIONS if o.key == "uwsgi-timeout")
+    assert locking.TIMEOUT_SECONDS == next(o.default for o in OPTIONS if o.key == "lock-timeout")
 
 
 def test_scikit_build_core_keys_pass_on(project):

@@ -102,6 +102,7 @@ class UwsgiKit:
 
 
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
+TIMEOUT_SECONDS = 60.0  # the default (settings.OPTIONS shows it)
 
 
 @contextlib.contextmanager
@@ -109,7 +110,7 @@ def asking_uwsgi() -> Iterator[float]:
     """The backend's time limit for a question to a uwsgi binary, and its advice
     when the binary does not answer."""
     try:
-        yield env_seconds(TIMEOUT_ENV, 60)
+        yield env_seconds(TIMEOUT_ENV, TIMEOUT_SECONDS)
     except CannotAsk as error:
         raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
 

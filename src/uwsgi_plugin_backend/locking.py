@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import BackendError, env_seconds, log
 
 TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT"
+TIMEOUT_SECONDS = 600.0  # the default (settings.OPTIONS shows it)
 
 
 @contextlib.contextmanager
@@ -20,7 +21,7 @@ def locked(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) while the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        timeout = env_seconds(TIMEOUT_ENV, 600)
+        timeout = env_seconds(TIMEOUT_ENV, TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout
         waited = False
         while True:

@@ -27,7 +27,7 @@ def reference_table() -> str:
         where = [f"`{option.key}`" if option.pyproject else "",
                  f"`{option.config}`" + (" (may repeat)" if option.kind is list else "") if option.config else "",
                  f"`{option.env}`" if option.env else ""]
-        rows.append(f"| {option.key} | {' | '.join(where)} | {kind} | {option.default} | {option.help} |")
+        rows.append(f"| {option.key} | {' | '.join(where)} | {kind} | {option.shown_default} | {option.help} |")
     return "\n".join(rows) + "\n"
 
 

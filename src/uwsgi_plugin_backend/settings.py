@@ -14,6 +14,7 @@ from OPTIONS: ``python -m uwsgi_plugin_backend.reference``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -23,7 +24,9 @@ from typing import Any, Union
 
 from .errors import BackendError
 from .kit import TIMEOUT_ENV as UWSGI_TIMEOUT_ENV
+from .kit import TIMEOUT_SECONDS as UWSGI_TIMEOUT_SECONDS
 from .locking import TIMEOUT_ENV as LOCK_TIMEOUT_ENV
+from .locking import TIMEOUT_SECONDS as LOCK_TIMEOUT_SECONDS
 from .runtime._uwsgi_plugin import CACHE_ENV
 from .runtime._uwsgi_plugin import ENV_VAR as UWSGI_ENV
 
@@ -37,6 +40,10 @@ ConfigSettings = Mapping[str, Union[str, Sequence[str]]]
 KIND_NAMES = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
 
 
+class Described(str):
+    """A default the build works out (from the project, the machine): how the reference describes it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting and where it may be given: a key of ``[tool.uwsgi-plugin]``,
@@ -44,28 +51,35 @@ class Option:
 
     key: str
     kind: type  # str, bool, int, float or list (of strings)
-    default: str  # as the reference table shows it
+    default: object  # the value when nothing gives one, or Described: worked out by the build
     help: str
     pyproject: bool = False
     config: str | None = None
     env: str | None = None
     one_or_more: bool = False  # a list where a lone string is accepted
 
+    @property
+    def shown_default(self) -> str:
+        """The default as the reference table shows it."""
+        if isinstance(self.default, Described):
+            return str(self.default)
+        return f"`{self.default:g}`" if isinstance(self.default, float) else f"`{json.dumps(self.default)}`"
+
 
 OPTIONS = (
-    Option("plugins", list, '`["."]`', "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel.", pyproject=True),
-    Option("package", str, "the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)", "The import package inside the wheel that holds the plugins and `plugin_dir()`.", pyproject=True),
-    Option("uwsgi", list, "the uwsgi beside the build's interpreter (or the one that started the build), then on PATH", "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml there, else to the current directory) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi` may repeat.", pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True),
-    Option("strip", bool, "`false`", "Strip debug information from the built plugins (`strip --strip-debug`).", pyproject=True, config="strip"),
-    Option("allow-outside-sources", bool, "`false`", "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
-    Option("ship-sources", bool, "`true`", "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
-    Option("pin-uwsgi", bool, "`false`", "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
-    Option("jobs", int, "the usable cores", "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
-    Option("build-dir", str, "a temporary directory (editable installs: one per project in the cache)", "A build directory kept between builds: unchanged objects are reused.", config="build-dir"),
-    Option("verbose", bool, "`false`", "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
-    Option("cache-dir", str, "`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`", "Where build kits, guard objects, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
-    Option("uwsgi-timeout", float, "`60`", "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),
-    Option("lock-timeout", float, "`600`", "Seconds a build waits for another build using the same build directory or cache entry.", env=LOCK_TIMEOUT_ENV),
+    Option("plugins", list, ["."], "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel.", pyproject=True),
+    Option("package", str, Described("the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)"), "The import package inside the wheel that holds the plugins and `plugin_dir()`.", pyproject=True),
+    Option("uwsgi", list, Described("the uwsgi beside the build's interpreter (or the one that started the build), then on PATH"), "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml there, else to the current directory) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi` may repeat.", pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True),
+    Option("strip", bool, False, "Strip debug information from the built plugins (`strip --strip-debug`).", pyproject=True, config="strip"),
+    Option("allow-outside-sources", bool, False, "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
+    Option("ship-sources", bool, True, "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
+    Option("pin-uwsgi", bool, False, "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
+    Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
+    Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused.", config="build-dir"),
+    Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
+    Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, guard objects, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
+    Option("uwsgi-timeout", float, UWSGI_TIMEOUT_SECONDS, "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),
+    Option("lock-timeout", float, LOCK_TIMEOUT_SECONDS, "Seconds a build waits for another build using the same build directory or cache entry.", env=LOCK_TIMEOUT_ENV),
 )
 BY_CONFIG = {option.config: option for option in OPTIONS if option.config}
 # -C keys that are ours and still passed on, because scikit-build-core knows them too.
@@ -173,7 +187,7 @@ def _config_values(config_settings: ConfigSettings, key: str) -> list[str]:
 
 def resolve(option: Option, config_settings: ConfigSettings, table: dict[str, Any]) -> tuple[object, str]:
     """The option's value and where it came from: -C, then the environment, then
-    pyproject.toml; (None, "") when none gives it."""
+    pyproject.toml, then its default ("" as the origin; None when the build works it out)."""
     if option.config:
         values = _config_values(config_settings, option.config)
         if values:
@@ -188,7 +202,7 @@ def resolve(option: Option, config_settings: ConfigSettings, table: dict[str, An
     if option.pyproject and option.key in table:
         value = table[option.key]
         return ([value] if option.kind is list and isinstance(value, str) else value), f"{TABLE}.{option.key} in pyproject.toml"
-    return None, ""
+    return (None if isinstance(option.default, Described) else option.default), ""
 
 
 def check_config_keys(config_settings: ConfigSettings) -> None:
@@ -301,14 +315,14 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
         pyproject=pyproject,
         name=project["name"],
         package=package,
-        plugin_dirs=_plugin_dirs(root, values["plugins"] or ["."]),  # type: ignore[arg-type]
+        plugin_dirs=_plugin_dirs(root, values["plugins"]),  # type: ignore[arg-type]
         uwsgi=tuple(values["uwsgi"] or ()),  # type: ignore[arg-type]
         uwsgi_origin=origins["uwsgi"],
         uwsgi_base=root if origins["uwsgi"].startswith(TABLE) else Path.cwd(),
         strip=bool(values["strip"]),
         allow_outside_sources=bool(values["allow-outside-sources"]),
         pin_uwsgi=bool(values["pin-uwsgi"]),
-        ship_sources=values["ship-sources"] is not False,
+        ship_sources=bool(values["ship-sources"]),
         jobs=values["jobs"] or _usable_cores(),  # type: ignore[arg-type]
         build_dir=Path(build_dir).absolute() if isinstance(build_dir, str) else None,
         verbose=bool(values["verbose"]),
