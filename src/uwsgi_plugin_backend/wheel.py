@@ -30,17 +30,16 @@ def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, whe
                 pins: list[str] | None) -> str:
     """scikit-build-core writes the wheel of the staged package aside; it is moved
     into ``wheel_directory`` whole, so a failure leaves no partial wheel behind."""
+    import zipfile
+
     from .skbuild import package_settings, skbuild, skbuild_settings
+    from .wheel_files import place
     from .wheel_tags import wheel_tags
 
     skbuild_config = {**skbuild_settings(settings, wheel_tags(builds)), **package_settings(settings, staging)}
     out = staging.parent.parent / "out"
     # Not the prepared metadata: its WHEEL file cannot know the tag read from the built ELF.
     wheel_name: str = skbuild().build_wheel(str(out), skbuild_config, None)
-    import zipfile
-
-    from .wheel_files import place
-
     runtime = f"{settings.package}/_uwsgi_plugin.py"
     with zipfile.ZipFile(out / wheel_name) as written:
         complete = runtime in written.namelist()
