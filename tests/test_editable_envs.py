@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, make_venv, plugin_answer, run
+from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, make_venv, plugin_answer, run, seeded_cache
 
 DEBIAN = Path("/usr/bin/uwsgi-core")
 
@@ -40,7 +40,7 @@ def test_two_venvs_keep_their_own_editable_builds(tmp_path, wheelhouse, debian_u
     assert plugin_answer(debian_uwsgi, hello_dir(second, debian_uwsgi), "hello", 250, tmp_path / "b.log") == "Hello from a wheel"
     # With another cache directory set, rebuild still finds the build directory the install reads.
     run([first.root / "bin" / "uwsgi-plugin-backend", "rebuild", project],
-        env=clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "other-cache")))
+        env=clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "other-cache"))))
 
 
 @pytest.mark.slow

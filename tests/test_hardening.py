@@ -17,7 +17,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGES, SAMPLE, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer, sha256, tree_digest
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    build_wheel,
+    clean_env,
+    copy_project,
+    installed_plugin,
+    plugin_answer,
+    seeded_cache,
+    sha256,
+    tree_digest,
+)
 
 SDE = {"SOURCE_DATE_EPOCH": "1700000000"}
 
@@ -42,7 +53,7 @@ def assert_only_complete_wheels(outdir: Path) -> list[Path]:
 
 def test_eight_concurrent_builds_agree(tmp_path, pip_uwsgi):
     project = copy_project(PACKAGES / "multi", tmp_path / "multi")
-    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "cache")))
     shared_build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
     outdirs = [tmp_path / "same-out"] * 4 + [tmp_path / f"out-{i}" for i in range(4)]
     processes = [
@@ -112,7 +123,7 @@ def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
     afterwards the output holds no partial wheel, and the kept build directory
     and cache give the same wheel as a clean build."""
     project = copy_project(PACKAGES / "multi", tmp_path / "multi")
-    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "cache")))
     build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
     # The reference: built once, untouched, in a build directory of its own.
     reference = tmp_path / "reference"

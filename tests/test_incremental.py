@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGES, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer
+from conftest import PACKAGES, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer, seeded_cache
 
 
 def compiled(result) -> tuple[int, int]:
@@ -58,7 +58,7 @@ def test_bad_jobs_value(tmp_path, project, pip_uwsgi):
 
 
 def test_kit_cache_is_used_and_checked(tmp_path, project, pip_uwsgi):
-    env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(tmp_path / "cache"))
+    env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "cache")))
     first = build_wheel(project, tmp_path / "a", f"-Cuwsgi={pip_uwsgi}", env=env)
     assert "build kit extracted into" in first.stdout
     second = build_wheel(project, tmp_path / "b", f"-Cuwsgi={pip_uwsgi}", env=env)

@@ -4,7 +4,6 @@ every uwsgiplugin.py feature, paths with spaces, plugins from uWSGI's tree."""
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,11 @@ from conftest import (
     copy_project,
     installed_plugin,
     plugin_answer,
+    recorded_calls,
+    recording_cc,
     run,
     tree_digest,
 )
-
-CC_RECORDER = """#!/bin/sh
-# Record this compiler call's arguments, NUL-separated, then compile for real.
-for arg in "$@"; do printf '%s\\0' "$arg"; done > "$CC_RECORD_DIR/call-$$"
-exec gcc "$@"
-"""
-
-
-
-
-
-def recorded_calls(record_dir: Path) -> list[list[str]]:
-    return [path.read_bytes().decode().split("\0")[:-1] for path in sorted(record_dir.iterdir())]
-
 
 SOURCE_SUFFIXES = (".c", ".cc")
 
@@ -47,9 +34,7 @@ def prepare_features(project: Path) -> Path:
 
 @pytest.mark.parametrize("fixture, build_dir", [("sample", False), ("sample", True), ("features", False)])
 def test_compile_and_link_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi, fixture, build_dir):
-    recorder = tmp_path / "cc"
-    recorder.write_text(CC_RECORDER)
-    recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
+    recorder = recording_cc()
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     ours.mkdir()
     theirs.mkdir()

@@ -7,7 +7,16 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, tree_digest
+from conftest import (
+    SAMPLE,
+    assert_one_clean_failure,
+    build_wheel,
+    clean_env,
+    copy_project,
+    recorded_calls,
+    recording_cc,
+    tree_digest,
+)
 
 from uwsgi_plugin_backend import kit, locking
 from uwsgi_plugin_backend.errors import BackendError
@@ -86,13 +95,11 @@ def test_mistyped_config_setting_fails_before_any_compiler_runs(tmp_path, outdir
     project = copy_project(SAMPLE, tmp_path / "project")
     before = tree_digest(project)
     calls = tmp_path / "compiler-calls"
-    recording_cc = tmp_path / "cc"
-    recording_cc.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec gcc "$@"\n')
-    recording_cc.chmod(0o755)
-    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", "-Cjob=2", check=False,
-                         env=clean_env(CC=str(recording_cc)))
+    calls.mkdir()
+    env = clean_env(CC=str(recording_cc()), CC_RECORD_DIR=str(calls))
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", "-Cjob=2", check=False, env=env)
     assert_one_clean_failure(result, project, before, outdir, r"unknown config setting -C job; did you mean 'jobs'\?")
-    assert not calls.exists()
+    assert recorded_calls(calls) == []
     # The same compiler does run for a good build: the check above can fail.
-    build_wheel(project, tmp_path / "good", f"-Cuwsgi={pip_uwsgi}", "-Cjobs=2", env=clean_env(CC=str(recording_cc)))
-    assert calls.exists()
+    build_wheel(project, tmp_path / "good", f"-Cuwsgi={pip_uwsgi}", "-Cjobs=2", env=env)
+    assert recorded_calls(calls) != []
