@@ -7,7 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGES, build_wheel, clean_env, copy_project, installed_plugin, plugin_answer, seeded_cache
+from conftest import (
+    PACKAGES,
+    build_wheel,
+    clean_env,
+    copy_project,
+    installed_plugin,
+    plugin_answer,
+    run,
+    seeded_cache,
+    sha256,
+    the_wheel,
+)
 
 
 def compiled(result) -> tuple[int, int]:
@@ -30,8 +41,9 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
         return build_wheel(project, tmp_path / name, f"-Cuwsgi={uwsgi}", f"-Cbuild-dir={build_dir}")
 
     assert compiled(build("clean")) == (4, 4)
-    assert compiled(build("no-change")) == (0, 4)
-    first, again = installed_plugin(tmp_path / "clean", tmp_path / "s1", "uwsgi_plugin_multi", "multi"), installed_plugin(tmp_path / "no-change", tmp_path / "s2", "uwsgi_plugin_multi", "multi")
+    (project / "beta.c").touch()  # newer, the same text: built again, no object compiled again
+    assert compiled(build("touched")) == (0, 4)
+    first, again = installed_plugin(tmp_path / "clean", tmp_path / "s1", "uwsgi_plugin_multi", "multi"), installed_plugin(tmp_path / "touched", tmp_path / "s2", "uwsgi_plugin_multi", "multi")
     assert first.read_bytes() == again.read_bytes()
 
     (project / "gamma.c").write_text('const char *gamma_word(void) { return "GAMMA"; }\n')
@@ -44,6 +56,36 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
     # Another uwsgi (other flags and uwsgi.h) reuses nothing of the first one's.
     assert compiled(build("debian", debian_uwsgi)) == (4, 4)
     assert compiled(build("pip-again")) == (0, 4)
+
+
+REUSED = re.compile(r"(\S+\.whl) reused: nothing has changed since the last build in ")
+
+
+def test_no_change_rebuild_hands_back_the_last_wheel(tmp_path, project, uwsgi_venv, wheelhouse, debian_uwsgi):
+    """pip with build isolation (a new build environment each time) and a kept
+    build directory: the second build hands back the first one's wheel, running
+    no compiler; any input changed builds again."""
+    kept = [f"-Cbuild-dir={tmp_path / 'build'}", f"-Cuwsgi={uwsgi_venv.uwsgi}"]
+    pip_wheel = [uwsgi_venv.python, "-m", "pip", "wheel", "-v", "--no-deps", "--find-links", wheelhouse, *kept]
+    run([*pip_wheel, "-w", tmp_path / "first", project], env=clean_env())
+    again = run([*pip_wheel, "-w", tmp_path / "again", project], env=clean_env())
+    assert REUSED.search(again.stdout) and "compiling" not in again.stdout, again.stdout
+    assert sha256(the_wheel(tmp_path / "again")) == sha256(the_wheel(tmp_path / "first"))
+
+    def rebuilds(out: str | Path, *settings: str, **env: str) -> bool:
+        result = build_wheel(project, tmp_path / out, *kept, *settings, env=clean_env(**env))
+        return REUSED.search(result.stdout) is None and "compiling" in result.stdout
+
+    assert not rebuilds("no-change")
+    # The output directory is no input: python -m build writes into the project's dist/.
+    assert not rebuilds(project / "dist")
+    assert not rebuilds(project / "dist")
+    (project / "alpha.c").touch()
+    assert rebuilds("touched")
+    assert rebuilds("setting", "-Cstrip=true")
+    assert rebuilds("variable", "-Cstrip=true", CFLAGS="-DUNUSED_MACRO")
+    assert rebuilds("uwsgi", "-Cstrip=true", f"-Cuwsgi={debian_uwsgi}", CFLAGS="-DUNUSED_MACRO")
+    assert not rebuilds("unchanged", "-Cstrip=true", f"-Cuwsgi={debian_uwsgi}", CFLAGS="-DUNUSED_MACRO")
 
 
 def test_one_compiler_job(tmp_path, project, pip_uwsgi):

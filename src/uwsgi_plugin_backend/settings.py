@@ -75,7 +75,7 @@ OPTIONS = (
     Option("ship-sources", bool, True, "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
     Option("pin-uwsgi", bool, False, "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
     Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
-    Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused.", config="build-dir"),
+    Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed.", config="build-dir"),
     Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
     Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, guard objects, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
     Option("uwsgi-timeout", float, UWSGI_TIMEOUT_SECONDS, "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import warmup
+from . import last_wheel, warmup
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi, find_uwsgis
 from .runtime._uwsgi_plugin import BUILDS_DIR
@@ -57,7 +57,19 @@ def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, whe
 def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
     chosen = target_uwsgis(settings)
     pins = uwsgi_pins(settings, chosen)
-    with build_root(settings) as work, staged_package(settings) as staging:
+    with build_root(settings) as work:
+        inputs = last_wheel.build_inputs(settings, chosen, work, wheel_directory) if settings.build_dir else None
+        if inputs and (name := last_wheel.reuse(work, inputs, wheel_directory)):
+            return name
+        name = _build_plugin_wheel(settings, chosen, pins, work, wheel_directory)
+        if inputs:
+            last_wheel.remember(work, inputs, wheel_directory / name)
+        return name
+
+
+def _build_plugin_wheel(settings: Settings, chosen: list[ChosenUwsgi], pins: list[str] | None, work: Path,
+                        wheel_directory: Path) -> str:
+    with staged_package(settings) as staging:
         builds = compile_plugins(settings, chosen, work, kept=settings.build_dir is not None)
         for build in builds:
             build.stage(settings, staging / BUILDS_DIR.name)
