@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -41,10 +42,6 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
         return build_wheel(project, tmp_path / name, f"-Cuwsgi={uwsgi}", f"-Cbuild-dir={build_dir}")
 
     assert compiled(build("clean")) == (4, 4)
-    (project / "beta.c").touch()  # newer, the same text: built again, no object compiled again
-    assert compiled(build("touched")) == (0, 4)
-    first, again = installed_plugin(tmp_path / "clean", tmp_path / "s1", "uwsgi_plugin_multi", "multi"), installed_plugin(tmp_path / "touched", tmp_path / "s2", "uwsgi_plugin_multi", "multi")
-    assert first.read_bytes() == again.read_bytes()
 
     (project / "gamma.c").write_text('const char *gamma_word(void) { return "GAMMA"; }\n')
     assert compiled(build("one-source")) == (1, 4)
@@ -55,7 +52,10 @@ def test_rebuilds_compile_only_what_changed(tmp_path, project, pip_uwsgi, debian
 
     # Another uwsgi (other flags and uwsgi.h) reuses nothing of the first one's.
     assert compiled(build("debian", debian_uwsgi)) == (4, 4)
+    # Back to pip's uwsgi (the last wheel is Debian's): every object of its build is reused.
     assert compiled(build("pip-again")) == (0, 4)
+    again = installed_plugin(tmp_path / "pip-again", tmp_path / "s4", "uwsgi_plugin_multi", "multi")
+    assert again.read_bytes() == shared_object.read_bytes()
 
 
 REUSED = re.compile(r"(\S+\.whl) reused: nothing has changed since the last build in ")
@@ -80,12 +80,49 @@ def test_no_change_rebuild_hands_back_the_last_wheel(tmp_path, project, uwsgi_ve
     # The output directory is no input: python -m build writes into the project's dist/.
     assert not rebuilds(project / "dist")
     assert not rebuilds(project / "dist")
-    (project / "alpha.c").touch()
-    assert rebuilds("touched")
+    (project / "alpha.c").touch()  # newer, the same text: compared by content, as the kept objects are
+    assert not rebuilds("touched")
     assert rebuilds("setting", "-Cstrip=true")
     assert rebuilds("variable", "-Cstrip=true", CFLAGS="-DUNUSED_MACRO")
     assert rebuilds("uwsgi", "-Cstrip=true", f"-Cuwsgi={debian_uwsgi}", CFLAGS="-DUNUSED_MACRO")
     assert not rebuilds("unchanged", "-Cstrip=true", f"-Cuwsgi={debian_uwsgi}", CFLAGS="-DUNUSED_MACRO")
+
+
+def test_no_change_rebuild_sees_what_the_build_reads(tmp_path, project, pip_uwsgi):
+    """Changes that leave sizes and dates alone, headers outside the project,
+    wheels and build directories inside it (found by trying to get a stale wheel)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "outside.h").write_text("#define OUTSIDE 1\n")
+    alpha = project / "alpha.c"
+    alpha.write_text('#include "outside.h"\n' + alpha.read_text())
+    kept = [f"-Cbuild-dir={tmp_path / 'build'}", f"-Cuwsgi={pip_uwsgi}"]
+    env = clean_env(CFLAGS=f"-I{outside}")
+
+    def rebuilds(out: str | Path, *settings: str) -> bool:
+        result = build_wheel(project, tmp_path / out, *kept, *settings, env=env)
+        return REUSED.search(result.stdout) is None and "compiling" in result.stdout
+
+    assert rebuilds("first")
+    assert not rebuilds("no-change")
+    # Another text of the same size and date (an sdist made with SOURCE_DATE_EPOCH dates all files alike).
+    status = alpha.stat()
+    alpha.write_text(alpha.read_text().replace("alpha-", "ALPHA-"))
+    os.utime(alpha, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert rebuilds("same-size-and-date")
+    (outside / "outside.h").write_text("#define OUTSIDE 2\n")  # reached by the absolute -I in CFLAGS
+    assert rebuilds("outside-header")
+    # Wheels written into the project (pip wheel . does) and another kept build directory there are no inputs.
+    assert not rebuilds(project)
+    build_wheel(project, tmp_path / "other", f"-Cbuild-dir={project / 'other-build'}", f"-Cuwsgi={pip_uwsgi}", env=env)
+    assert not rebuilds("after-other-build-dir")
+    # A readme outside the project: its changes cannot be seen, so nothing is reused, and the log says why.
+    (tmp_path / "README.md").write_text("outside")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0.0"', 'version = "1.0.0"\nreadme = "../README.md"'))
+    result = build_wheel(project, tmp_path / "readme", *kept, env=env)
+    assert "is not reused, whatever changed: pyproject.toml names a file outside the project" in result.stdout
+    assert rebuilds("readme-again")
 
 
 def test_one_compiler_job(tmp_path, project, pip_uwsgi):

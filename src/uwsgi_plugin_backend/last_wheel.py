@@ -4,18 +4,19 @@ handed back when nothing it was built from has changed.
 A frontend runs the hook in a new interpreter, where running uwsgiplugin.py,
 linking and importing the wheel writer cost ten times what this check does.
 As cargo reruns a build script only when a file of its package changes, this
-counts what a build reads: the project's files (path, size, mtime, as make
-does), the settings and pyproject.toml, each uwsgi binary's identity, the
-compiler, the build variables, the interpreter and the backend itself. What
-uwsgiplugin.py may ask beyond that (pkg-config, a library installed since) is
-not seen, as the kept objects' system headers are not: removing the build
-directory builds afresh.
+counts what a build reads: the project's files and the headers its last
+compiles read outside it (by content, as the kept objects are counted), the
+settings and pyproject.toml, each uwsgi binary's identity, the compiler, the
+build variables, the interpreter, the backend and the libraries that write
+the wheel. What uwsgiplugin.py may ask beyond that (pkg-config, a library
+installed since) is not seen: removing the build directory builds afresh.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -37,26 +38,39 @@ BUILD_VARIABLES = ("CC", "CXX", "CPP", "CFLAGS", "CPPFLAGS", "CXXFLAGS", "LDFLAG
 RECORD = "last-wheel.json"
 
 
-def _project_files(root: Path, outputs: tuple[Path, ...]) -> list[tuple[str, int, int]] | None:
-    """(path, size, mtime) of each file the build's copy of the project could
-    read, but the build's own ``outputs`` (the build directory, the wheel
-    directory: python -m build writes into the project's dist/); None when a
-    link could lead anywhere (its target is not watched)."""
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _is_build_directory(path: Path) -> bool:
+    return (path / ".lock").is_file() or (path / RECORD).is_file()
+
+
+def _project_files(root: Path, outputs: tuple[Path, ...]) -> dict[str, str] | str:
+    """The content hash of each file the build's copy of the project could read
+    (by content, as the kept objects are: an sdist made with SOURCE_DATE_EPOCH
+    dates every file alike), leaving out the build's outputs (the build and
+    wheel directories, wheels: pip wheel . writes into the project) and other
+    build directories; else why that cannot be known."""
     from .plugin_build import _is_virtualenv
 
-    files = []
+    files = {}
     for directory, subdirs, names in os.walk(root):
         here = Path(directory)
         subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != "__pycache__"
-                            and here / d not in outputs and not _is_virtualenv(here / d))
+                            and here / d not in outputs and not _is_virtualenv(here / d)
+                            and not _is_build_directory(here / d))
         for name in sorted([*names, *subdirs]):
             path = here / name
             if path.is_symlink():
-                return None
-            if name in names:
-                status = path.stat()
-                files.append((str(path.relative_to(root)), status.st_size, status.st_mtime_ns))
+                return f"the project holds a link, {path}, whose target is not watched"
+            if name in names and not name.endswith(".whl"):
+                files[str(path.relative_to(root))] = _sha256(path)
     return files
+
+
+def _outside(root: Path, named: object) -> bool:
+    return isinstance(named, str) and not (root / named).resolve().is_relative_to(root)
 
 
 def _backend_digest() -> str:
@@ -69,33 +83,70 @@ def _backend_digest() -> str:
     return digest.hexdigest()
 
 
+def _tool_versions() -> list[str]:
+    """The distributions that write the wheel and choose its tag, by their
+    dist-info names, found without importing them."""
+    found = []
+    for module, distribution in (("scikit_build_core", "scikit_build_core"), ("auditwheel", "auditwheel"),
+                                 ("elftools", "pyelftools"), ("packaging", "packaging")):
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin:
+            found += sorted(p.name for p in Path(spec.origin).parent.parent.glob(f"{distribution}-*.dist-info"))
+    return found
+
+
+def dependencies(build_dir: Path) -> dict[str, str]:
+    """The files outside the build directory that the last compiles read, by
+    content: what the .d files of gcc -MMD list by absolute path (headers
+    reached by an absolute -I, a library's headers found by pkg-config)."""
+    from ._uwsgiconfig_driver import dependencies as listed
+
+    found = {}
+    for listing in sorted(build_dir.glob("abi_*/plugin-*/objects/*.d")):
+        for name in listed(str(listing)):
+            path = Path(name)
+            if path.is_absolute() and not path.resolve().is_relative_to(build_dir.resolve()):
+                found[name] = _sha256(path) if path.is_file() else "missing"
+    return found
+
+
 def build_inputs(settings: Settings, chosen: list[ChosenUwsgi], build_dir: Path,
                  wheel_directory: Path) -> dict[str, Any] | None:
     """All a build reads (as JSON), or None when it cannot be known (dynamic
-    metadata, sources allowed outside the project, links)."""
-    import scikit_build_core
-
+    metadata, sources allowed outside the project, links, metadata files
+    outside it): the build then runs, and says why."""
     from .abi_layout import compiler_identity
     from .c_compiler import compiler
     from .kit_cache import binary_identity
 
-    if settings.project.get("dynamic") or settings.allow_outside_sources:
-        return None
-    files = _project_files(settings.root.resolve(), (build_dir.resolve(), wheel_directory.resolve()))
-    if files is None:
+    root = settings.root.resolve()
+    project = settings.project
+    readme, license_ = project.get("readme"), project.get("license")
+    named = [readme.get("file") if isinstance(readme, dict) else readme,  # a license string is an SPDX expression
+             license_.get("file") if isinstance(license_, dict) else None]
+    files = _project_files(root, (build_dir.resolve(), wheel_directory.resolve()))
+    reason = ("the project's metadata is dynamic" if project.get("dynamic") else
+              "allow-outside-sources is set" if settings.allow_outside_sources else
+              "pyproject.toml names a file outside the project" if any(_outside(root, n) for n in named) else
+              files if isinstance(files, str) else None)
+    if reason:
+        log(f"the last wheel in {build_dir} is not reused, whatever changed: {reason}")
         return None
     environment = {name: value for name, value in os.environ.items() if name in BUILD_VARIABLES
                    or (name.startswith(("UWSGI_", "PKG_CONFIG")) and not name.startswith("UWSGI_PLUGIN_BACKEND_"))}
     command = compiler()
+    # How many compilers run and how much is logged change no wheel.
+    chosen_settings = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("jobs", "verbose", "given")}
     inputs = {
         "backend": _backend_digest(),
-        "scikit-build-core": scikit_build_core.__version__,
+        "tools": _tool_versions(),
         "python": [sys.version, sys.base_prefix],
-        "settings": dataclasses.asdict(settings),
+        "settings": chosen_settings,
         "uwsgi": [[str(target.path), binary_identity(target.path)] for target in chosen],
         "compiler": [command, compiler_identity(command)],
         "environment": sorted(environment.items()),
         "files": files,
+        "dependencies": dependencies(build_dir),
     }
     return json.loads(json.dumps(inputs, default=str))  # as read back from the record
 
@@ -121,7 +172,11 @@ def reuse(build_dir: Path, inputs: dict[str, Any], wheel_directory: Path) -> str
 
 
 def remember(build_dir: Path, inputs: dict[str, Any], wheel: Path) -> None:
-    """Keep ``wheel``, built from ``inputs``, for the next build in ``build_dir``."""
+    """Keep ``wheel``, built from ``inputs``, for the next build in ``build_dir``
+    (with the dependencies its compiles listed)."""
+    inputs = {**inputs, "dependencies": dependencies(build_dir)}
+    if wheel.resolve().is_relative_to((build_dir / "last-wheel").resolve()):
+        return  # the wheel was asked for in the very directory it would be kept in: kept as it is
     (build_dir / RECORD).unlink(missing_ok=True)  # never a record naming another wheel's copy
     shutil.rmtree(build_dir / "last-wheel", ignore_errors=True)
     (build_dir / "last-wheel").mkdir()
