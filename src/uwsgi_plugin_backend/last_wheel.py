@@ -38,34 +38,31 @@ BUILD_VARIABLES = ("CC", "CXX", "CPP", "CFLAGS", "CPPFLAGS", "CXXFLAGS", "LDFLAG
 RECORD = "last-wheel.json"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _is_build_directory(path: Path) -> bool:
     return (path / ".lock").is_file() or (path / RECORD).is_file()
 
 
-def _project_files(root: Path, outputs: tuple[Path, ...]) -> dict[str, str] | str:
+def _project_files(root: Path, outputs: tuple[Path, ...]) -> dict[str, str | None] | str:
     """The content hash of each file the build's copy of the project could read
     (by content, as the kept objects are: an sdist made with SOURCE_DATE_EPOCH
     dates every file alike), leaving out the build's outputs (the build and
     wheel directories, wheels: pip wheel . writes into the project) and other
     build directories; else why that cannot be known."""
-    from .plugin_build import _is_virtualenv
+    from ._uwsgiconfig_driver import file_hash
+    from .plugin_build import left_out
 
-    files = {}
+    files: dict[str, str | None] = {}
     for directory, subdirs, names in os.walk(root):
         here = Path(directory)
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != "__pycache__"
-                            and here / d not in outputs and not _is_virtualenv(here / d)
+        # Directories as the build's copy leaves them out; dot-files count (.gitignore shapes the wheel).
+        subdirs[:] = sorted(d for d in subdirs if not left_out(here / d) and here / d not in outputs
                             and not _is_build_directory(here / d))
         for name in sorted([*names, *subdirs]):
             path = here / name
             if path.is_symlink():
                 return f"the project holds a link, {path}, whose target is not watched"
             if name in names and not name.endswith(".whl"):
-                files[str(path.relative_to(root))] = _sha256(path)
+                files[str(path.relative_to(root))] = file_hash(path)
     return files
 
 
@@ -95,18 +92,19 @@ def _tool_versions() -> list[str]:
     return found
 
 
-def dependencies(build_dir: Path) -> dict[str, str]:
+def dependencies(build_dir: Path) -> dict[str, str | None]:
     """The files outside the build directory that the last compiles read, by
     content: what the .d files of gcc -MMD list by absolute path (headers
     reached by an absolute -I, a library's headers found by pkg-config)."""
     from ._uwsgiconfig_driver import dependencies as listed
+    from ._uwsgiconfig_driver import file_hash
 
-    found = {}
+    found: dict[str, str | None] = {}
     for listing in sorted(build_dir.glob("abi_*/plugin-*/objects/*.d")):
         for name in listed(str(listing)):
             path = Path(name)
             if path.is_absolute() and not path.resolve().is_relative_to(build_dir.resolve()):
-                found[name] = _sha256(path) if path.is_file() else "missing"
+                found[name] = file_hash(path)  # None: gone
     return found
 
 
@@ -174,9 +172,9 @@ def reuse(build_dir: Path, inputs: dict[str, Any], wheel_directory: Path) -> str
 def remember(build_dir: Path, inputs: dict[str, Any], wheel: Path) -> None:
     """Keep ``wheel``, built from ``inputs``, for the next build in ``build_dir``
     (with the dependencies its compiles listed)."""
-    inputs = {**inputs, "dependencies": dependencies(build_dir)}
     if wheel.resolve().is_relative_to((build_dir / "last-wheel").resolve()):
         return  # the wheel was asked for in the very directory it would be kept in: kept as it is
+    inputs = {**inputs, "dependencies": dependencies(build_dir)}
     (build_dir / RECORD).unlink(missing_ok=True)  # never a record naming another wheel's copy
     shutil.rmtree(build_dir / "last-wheel", ignore_errors=True)
     (build_dir / "last-wheel").mkdir()

@@ -60,6 +60,11 @@ def _is_virtualenv(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file()
 
 
+def left_out(path: Path) -> bool:
+    """What the build's copy of a project leaves out: dot-files, caches, virtual environments."""
+    return path.name.startswith(".") or path.name == "__pycache__" or _is_virtualenv(path)
+
+
 def _loop_target(path: Path, real_chain: list[Path]) -> Path | None:
     """The directory a link at ``path`` leads back into (itself or an ancestor of
     a directory being copied), else None: copying through it would never end."""
@@ -80,7 +85,7 @@ def copy_project(source: Path, target: Path, skip: Path) -> None:
         ignored = []
         for name in names:
             path = here / name
-            if name.startswith(".") or name == "__pycache__" or Path(os.path.realpath(path)) == skip or _is_virtualenv(path):
+            if left_out(path) or Path(os.path.realpath(path)) == skip:
                 ignored.append(name)
             elif (loop := _loop_target(path, real_chain)) is not None:
                 log(f"skipping the link {path} -> {os.readlink(path)}: it points back into {loop}, "
