@@ -229,10 +229,15 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
+# `python -m build` with this checkout's backend and its dependencies, which the suite's
+# venv has: no isolated environment, and no dependency check (it runs a hook of its own).
+BUILD = ["-m", "build", "--no-isolation", "--skip-dependency-check"]
+
+
 def build_wheel(project: Path, outdir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
     """`python -m build --wheel` without isolation, with this checkout's backend."""
     return run(
-        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", outdir, *args, project],
+        [sys.executable, *BUILD, "--wheel", "--outdir", outdir, *args, project],
         check=check,
         env=env or clean_env(),
     )

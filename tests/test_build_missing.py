@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BUILD,
     SAMPLE,
     Venv,
     build_wheel,
@@ -161,7 +162,7 @@ def installed_from_sdist_for_old_pyuwsgi(tmp_path: Path, wheelhouse: Path) -> tu
     index.mkdir()
     for wheel in wheelhouse.glob("*.whl"):
         (index / wheel.name).symlink_to(wheel)
-    run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", index,
+    run([sys.executable, *BUILD, "--sdist", "--outdir", index,
          copy_project(SAMPLE, tmp_path / "project")], env=clean_env())
     env = clean_env(PIP_FIND_LINKS=str(index), PIP_CACHE_DIR=str(tmp_path / "pip-cache"))
     venv = make_venv(tmp_path / "venv", OLD_PYUWSGI)

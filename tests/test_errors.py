@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BUILD,
     NO_PASSWD_UID,
     SAMPLE,
     as_other_user,
@@ -52,7 +53,7 @@ def test_build_dir_that_cannot_be_written(tmp_path, world_dir):
     out = world_dir / "out"
     out.mkdir(mode=0o777)
     env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(world_dir / "cache"))
-    result = as_other_user(["-m", "build", "--no-isolation", "--wheel", "--outdir", out,
+    result = as_other_user([*BUILD, "--wheel", "--outdir", out,
                             DEBIAN_UWSGI, f"-Cbuild-dir={locked_dir}", project], env=env, cwd=world_dir)
     assert result.returncode != 0
     assert result.stdout.count("uwsgi-plugin-backend: error:") == 1 and "Traceback" not in result.stdout, result.stdout
@@ -120,7 +121,7 @@ def test_no_home_and_no_passwd_entry(world_dir):
     before = tree_digest(project)
     env = {k: v for k, v in cache_env(TMPDIR=str(world_dir)).items() if k != "HOME"}
     out = world_dir / "out"
-    result = as_other_user(["-m", "build", "--no-isolation", "--wheel", "--outdir", out, DEBIAN_UWSGI, "."],
+    result = as_other_user([*BUILD, "--wheel", "--outdir", out, DEBIAN_UWSGI, "."],
                            env=env, cwd=project)
     assert result.returncode == 0, result.stdout
     assert tree_digest(project) == before
@@ -166,7 +167,7 @@ def test_sdist_leaves_out_what_is_not_source(git, tmp_path):
     if git:
         run(["git", "init", "-q", project])
         run(["git", "-C", project, "add", "hello.c", "uwsgiplugin.py", "pyproject.toml"])
-    result = run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", tmp_path / "dist", project],
+    result = run([sys.executable, *BUILD, "--sdist", "--outdir", tmp_path / "dist", project],
                  env=clean_env())
     [sdist] = (tmp_path / "dist").glob("*.tar.gz")
     with tarfile.open(sdist) as archive:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BUILD,
     PACKAGES,
     SAMPLE,
     build_wheel,
@@ -36,7 +37,7 @@ SDE = {"SOURCE_DATE_EPOCH": "1700000000"}
 
 
 def build_command(project: Path, outdir: Path, *settings: str) -> list[str]:
-    return [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(outdir), *settings, str(project)]
+    return [sys.executable, *BUILD, "--wheel", "--outdir", str(outdir), *settings, str(project)]
 
 
 def assert_only_complete_wheels(outdir: Path) -> list[Path]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    BUILD,
     PACKAGES,
     SAMPLE,
     build_wheel,
@@ -63,7 +64,7 @@ def test_library_outside_policy_keeps_plain_tag(tmp_path, pip_uwsgi):
 
 def test_publishing_checks_pass(tmp_path, pip_uwsgi):
     env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(pip_uwsgi))
-    run([sys.executable, "-m", "build", "--no-isolation", "--outdir", tmp_path / "dist", copy_project(SAMPLE, tmp_path / "p")], env=env)
+    run([sys.executable, *BUILD, "--outdir", tmp_path / "dist", copy_project(SAMPLE, tmp_path / "p")], env=env)
     dist = sorted((tmp_path / "dist").iterdir())
     assert sorted(p.suffix for p in dist) == [".gz", ".whl"]
     assert "PASSED" in run([BIN / "twine", "check", "--strict", *dist]).stdout
@@ -81,7 +82,7 @@ def test_reproducible_wheel_and_sdist(tmp_path, uwsgi_kind, pip_uwsgi, debian_uw
     for place in ("first place", "second/place"):
         project = copy_project(SAMPLE, tmp_path / place / "sample")
         out = tmp_path / place / "dist"
-        run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, project], env=env)
+        run([sys.executable, *BUILD, "--outdir", out, project], env=env)
         outputs.append((next(out.glob("*.tar.gz")), the_wheel(out)))
     (first_sdist, first_wheel), (second_sdist, second_wheel) = outputs
     assert first_wheel.name == second_wheel.name
@@ -106,7 +107,7 @@ def test_frontends_build_the_same_wheel(tmp_path, wheelhouse, uwsgi_venv):
 
 def test_pip_installs_the_sdist_and_uninstalls_every_file(tmp_path, wheelhouse, uwsgi_venv):
     env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(uwsgi_venv.uwsgi))
-    run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", tmp_path / "dist", SAMPLE], env=env)
+    run([sys.executable, *BUILD, "--sdist", "--outdir", tmp_path / "dist", SAMPLE], env=env)
     [sdist] = (tmp_path / "dist").glob("*.tar.gz")
     user = make_venv(tmp_path / "venv")
     shutil.copy2(uwsgi_venv.uwsgi, user.uwsgi)  # the uwsgi this user runs, beside their python

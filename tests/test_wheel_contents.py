@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from conftest import (
+    BUILD,
     PACKAGES,
     SAMPLE,
     build_wheel,
@@ -29,7 +30,7 @@ def test_python_m_build_sdist_then_wheel_from_it(tmp_path, pip_uwsgi):
     before = tree_digest(project)
     env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(pip_uwsgi))
     # Plain `python -m build` makes the sdist, then the wheel from the unpacked sdist.
-    run([sys.executable, "-m", "build", "--no-isolation", "--outdir", tmp_path / "dist", project], env=env)
+    run([sys.executable, *BUILD, "--outdir", tmp_path / "dist", project], env=env)
     [sdist] = (tmp_path / "dist").glob("*.tar.gz")
     [from_sdist] = (tmp_path / "dist").glob("*.whl")
     build_wheel(project, tmp_path / "direct", env=env)
