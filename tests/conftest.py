@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -137,15 +138,54 @@ class Venv:
     def pip(self, *args: str | Path, **kwargs) -> subprocess.CompletedProcess:
         return run([self.python, "-m", "pip", *args], env=clean_env(), **kwargs)
 
+    def install(self, *args: str | Path) -> subprocess.CompletedProcess:
+        """Set up what a test takes as given (uwsgi, this backend) with uv: a
+        tenth of pip's second. Tests of what pip does call pip()."""
+        return run([UV, "pip", "install", "-q", "--python", self.python, *args], env=clean_env())
+
+
+UV = Path(sys.executable).parent / "uv"
+
 
 def make_venv(path: Path, *packages: str) -> Venv:
     """A virtual environment with pip, as `python -m venv` makes it, made by uv:
-    it seeds pip from its cache in a tenth of a second, ensurepip takes three."""
-    run([Path(sys.executable).parent / "uv", "venv", "-q", "--seed", "--python", sys.executable, path], env=clean_env())
+    it seeds pip from its cache in a tenth of a second, ensurepip takes three.
+    ``packages`` are installed by pip."""
+    run([UV, "venv", "-q", "--seed", "--python", sys.executable, path], env=clean_env())
     venv = Venv(path)
     if packages:
         venv.pip("install", "-q", *packages)
     return venv
+
+
+UWSGI_RELEASE = "2.0.31"
+
+
+def kept_uwsgi_wheel(name: str = "default", override: str | None = None) -> Path:
+    """uWSGI compiled by pip from its sdist (with UWSGI_PROFILE_OVERRIDE, when given),
+    kept in TOOL_CACHE like pip keeps its own builds, per interpreter (--no-cache-dir:
+    pip's cache would hand back the first configuration's wheel for every other).
+    Like pip's, the kept build does not notice -dev packages installed since. The
+    suite's workers take turns: each build compiles for a minute on both cores."""
+    house = TOOL_CACHE / "uwsgi-variants" / f"{UWSGI_RELEASE}-{name}-{sys.implementation.cache_tag}"
+    house.parent.mkdir(parents=True, exist_ok=True)
+    with open(house.parent / f".{house.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not list(house.glob("*.whl")):
+            env = clean_env()
+            env.pop("UWSGI_PROFILE_OVERRIDE", None)
+            if override:
+                env["UWSGI_PROFILE_OVERRIDE"] = override
+            partial = Path(tempfile.mkdtemp(dir=house.parent, prefix=".partial-"))
+            try:
+                run([sys.executable, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial,
+                     f"uwsgi=={UWSGI_RELEASE}"], env=env)
+                shutil.rmtree(house, ignore_errors=True)
+                os.replace(partial, house)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+    [wheel] = house.glob("*.whl")
+    return wheel
 
 
 @pytest.fixture(scope="session")
@@ -158,8 +198,10 @@ def wheelhouse(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def uwsgi_venv(tmp_path_factory) -> Venv:
-    """A user's virtual environment with uwsgi from pip (compiled from its sdist, then cached)."""
-    return make_venv(tmp_path_factory.mktemp("user-env") / "venv", "uwsgi")
+    """A user's virtual environment with uwsgi from pip (compiled from its sdist, then kept)."""
+    venv = make_venv(tmp_path_factory.mktemp("user-env") / "venv")
+    venv.install(kept_uwsgi_wheel())
+    return venv
 
 
 @pytest.fixture(scope="session")
@@ -347,11 +389,11 @@ def pyuwsgi_venv(tmp_path_factory) -> Venv:
 @pytest.fixture(scope="session")
 def tool_venv(tmp_path_factory, wheelhouse) -> Venv:
     """A user's environment (its path has a space) with uwsgi, this backend and the sample plugin installed."""
-    venv = make_venv(tmp_path_factory.mktemp("tools") / "user env", "uwsgi")
-    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    venv = make_venv(tmp_path_factory.mktemp("tools") / "user env")
+    venv.install(kept_uwsgi_wheel(), "--find-links", wheelhouse, "uwsgi-plugin-backend")
     out = tmp_path_factory.mktemp("sample-wheel")
     venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", out, SAMPLE)
-    venv.pip("install", "-q", *out.glob("*.whl"))
+    venv.install(*out.glob("*.whl"))
     return venv
 
 

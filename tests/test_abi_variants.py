@@ -3,11 +3,8 @@ this machine, pyuwsgi 2.0.30 and 2.0.30.post1; and the build-time symbol check."
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,11 +12,11 @@ import pytest
 from conftest import (
     PACKAGES,
     SAMPLE,
-    TOOL_CACHE,
     Venv,
     build_wheel,
     clean_env,
     copy_project,
+    kept_uwsgi_wheel,
     make_venv,
     plugin_answer,
     run,
@@ -29,29 +26,6 @@ from conftest import (
 VARIANTS = {"default": None, "lean": "xml=false;json=false;yaml=false", "nossl": "ssl=false"}
 
 
-def variant_wheel(name: str, override: str | None, venv: Venv) -> Path:
-    """uWSGI 2.0.31 compiled by pip from its sdist with UWSGI_PROFILE_OVERRIDE, kept in
-    TOOL_CACHE like pip keeps its own builds, per interpreter (--no-cache-dir: pip's
-    cache would hand back the first configuration's wheel for every other). Like
-    pip's, the kept build does not notice -dev packages installed since."""
-    house = TOOL_CACHE / "uwsgi-variants" / f"2.0.31-{name}-{sys.implementation.cache_tag}"
-    if not list(house.glob("*.whl")):
-        env = clean_env()
-        env.pop("UWSGI_PROFILE_OVERRIDE", None)
-        if override:
-            env["UWSGI_PROFILE_OVERRIDE"] = override
-        house.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(dir=house.parent, prefix=".partial-"))
-        try:
-            run([venv.python, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial, "uwsgi==2.0.31"], env=env)
-            shutil.rmtree(house, ignore_errors=True)
-            os.replace(partial, house)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-    [wheel] = house.glob("*.whl")
-    return wheel
-
-
 @pytest.fixture(scope="session")
 def pip_variants(tmp_path_factory) -> dict[str, Path]:
     """uWSGI 2.0.31 from its sdist, three ways."""
@@ -59,7 +33,7 @@ def pip_variants(tmp_path_factory) -> dict[str, Path]:
     binaries = {}
     for name, override in VARIANTS.items():  # one at a time: the machine has 2 cores
         venv = make_venv(root / name)
-        venv.pip("install", "-q", variant_wheel(name, override, venv))
+        venv.install(kept_uwsgi_wheel(name, override))
         binaries[name] = venv.uwsgi
     return binaries
 

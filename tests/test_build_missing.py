@@ -22,6 +22,7 @@ from conftest import (
     clean_env,
     copy_project,
     free_port,
+    kept_uwsgi_wheel,
     make_venv,
     plugin_answer,
     run,
@@ -49,8 +50,9 @@ def debian_wheel(tmp_path_factory, debian_uwsgi) -> Path:
 @pytest.fixture
 def pip_uwsgi_env(tmp_path, wheelhouse, debian_wheel, uwsgi_venv) -> Venv:
     """A venv with pip's uWSGI (compiled once, then from pip's cache), the backend and the Debian-only wheel."""
-    venv = make_venv(tmp_path / "venv", "uwsgi")
-    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend", debian_wheel)
+    venv = make_venv(tmp_path / "venv")
+    venv.install(kept_uwsgi_wheel(), "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    venv.pip("install", "-q", debian_wheel)  # pip's RECORD: what build-missing adds must leave with pip uninstall
     return venv
 
 

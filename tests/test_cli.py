@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PACKAGES, SAMPLE, Venv, build_wheel, clean_env, copy_project, http_get, make_venv, run, running_uwsgi
+from conftest import PACKAGES, SAMPLE, Venv, build_wheel, clean_env, copy_project, http_get, kept_uwsgi_wheel, make_venv, run, running_uwsgi
 
 BIN = Path(sys.executable).parent
 
@@ -85,8 +85,8 @@ def test_init_then_pip_wheel(tool_venv, tmp_path, wheelhouse):
 
 
 def test_editable_install_rebuild_serves_changed_source(tmp_path, wheelhouse):
-    venv = make_venv(tmp_path / "dev", "uwsgi")
-    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    venv = make_venv(tmp_path / "dev")
+    venv.install(kept_uwsgi_wheel(), "--find-links", wheelhouse, "uwsgi-plugin-backend")
     project = copy_project(SAMPLE, tmp_path / "project")
     venv.pip("install", "-q", "--find-links", wheelhouse, "-e", project)
     directory = run([venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()

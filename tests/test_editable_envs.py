@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, make_venv, plugin_answer, run, seeded_cache
+from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, kept_uwsgi_wheel, make_venv, plugin_answer, run, seeded_cache
 
 DEBIAN = Path("/usr/bin/uwsgi-core")
 
@@ -24,8 +24,8 @@ def set_greeting(project: Path, text: str) -> None:
 @pytest.mark.slow
 def test_two_venvs_keep_their_own_editable_builds(tmp_path, wheelhouse, debian_uwsgi):
     project = copy_project(SAMPLE, tmp_path / "project")
-    first = make_venv(tmp_path / "first", "uwsgi")  # builds for pip's uwsgi beside its python
-    first.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    first = make_venv(tmp_path / "first")  # builds for pip's uwsgi beside its python
+    first.install(kept_uwsgi_wheel(), "--find-links", wheelhouse, "uwsgi-plugin-backend")
     second = make_venv(tmp_path / "second")  # builds for Debian's uwsgi
     first.pip("install", "-q", "--find-links", wheelhouse, "-e", project)
     second.pip("install", "-q", "--find-links", wheelhouse, "-C", f"uwsgi={debian_uwsgi}", "-e", project)
@@ -47,7 +47,7 @@ def test_two_venvs_keep_their_own_editable_builds(tmp_path, wheelhouse, debian_u
 def test_rebuild_after_the_cache_moved(tmp_path, wheelhouse, isolated_home):
     project = copy_project(SAMPLE, tmp_path / "project")
     venv = make_venv(tmp_path / "dev")
-    venv.pip("install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend")
+    venv.install("--find-links", wheelhouse, "uwsgi-plugin-backend")
     venv.pip("install", "-q", "--find-links", wheelhouse, "-C", f"uwsgi={DEBIAN}", "-e", project)
     cache = isolated_home / ".cache" / "uwsgi-plugin-backend"
     cache.rename(tmp_path / "moved-cache")
@@ -79,7 +79,7 @@ def test_editable_install_with_an_unwritable_cache(tmp_path, wheelhouse):
 def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheelhouse):  # noqa: F811
     project = copy_project(SAMPLE, world_dir / "project")
     venv = make_venv(world_dir / "dev")
-    env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(world_dir / "cache"))
+    env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(world_dir / "cache")))
     run([venv.python, "-m", "pip", "install", "-q", "--find-links", wheelhouse, "-C", f"uwsgi={DEBIAN}", "-e", project],
         env=env)
     site = Path(run([venv.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
