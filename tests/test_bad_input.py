@@ -61,7 +61,8 @@ def test_bad_project(case, tmp_path, outdir, pip_uwsgi):
     project = copy_project(SAMPLE, tmp_path / "project")
     change(project)
     before = tree_digest(project)
-    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", check=False)
+    # checked: the first hook a frontend calls, get_requires_for_build_wheel, reads the project too.
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", check=False, checked=True)
     assert_one_clean_failure(result, project, before, outdir, pattern)
 
 

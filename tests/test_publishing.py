@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     BUILD,
+    BUILD_CHECKED,
     PACKAGES,
     SAMPLE,
     build_wheel,
@@ -64,7 +65,7 @@ def test_library_outside_policy_keeps_plain_tag(tmp_path, pip_uwsgi):
 
 def test_publishing_checks_pass(tmp_path, pip_uwsgi):
     env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(pip_uwsgi))
-    run([sys.executable, *BUILD, "--outdir", tmp_path / "dist", copy_project(SAMPLE, tmp_path / "p")], env=env)
+    run([sys.executable, *BUILD_CHECKED, "--outdir", tmp_path / "dist", copy_project(SAMPLE, tmp_path / "p")], env=env)
     dist = sorted((tmp_path / "dist").iterdir())
     assert sorted(p.suffix for p in dist) == [".gz", ".whl"]
     assert "PASSED" in run([BIN / "twine", "check", "--strict", *dist]).stdout

@@ -14,6 +14,7 @@ import hashlib
 import os
 import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -47,7 +48,7 @@ class ElfSymbols:
             sections = list(elf.iter_sections())  # each walk parses every section header again
             for section in sections:
                 if section["sh_type"] == "SHT_DYNSYM":
-                    self._read_dynsym(elf, section, sections)
+                    self._read_dynsym(elf, section, sections, os.fstat(f.fileno()).st_size)
                 elif isinstance(section, DynamicSection):
                     for tag in section.iter_tags():
                         if tag.entry.d_tag == "DT_NEEDED":
@@ -57,26 +58,35 @@ class ElfSymbols:
                             origin = str(path.resolve().parent)
                             self.search_dirs += [d.replace("$ORIGIN", origin) for d in path_list.split(":") if d]
 
-    def _read_dynsym(self, elf: ELFFile, dynsym: Section, sections: list[Section]) -> None:
+    def _read_dynsym(self, elf: ELFFile, dynsym: Section, sections: list[Section], file_size: int) -> None:
         """Unpack .dynsym with struct: pyelftools parses each of a libc's or a
         libpython's thousands of symbols field by field, some 50 ms a library."""
         order = "<" if elf.little_endian else ">"
         # Both start with st_name, then order their fields differently.
         layout, info_at, shndx_at = ("IBBHQQ", 1, 3) if elf.elfclass == 64 else ("IIIBBH", 3, 5)
         entry = struct.Struct(order + layout)
-        strings = sections[dynsym["sh_link"]].data()
-        versions = next((s.data() for s in sections if isinstance(s, GNUVerSymSection)), b"")
+        strings = _contents(sections[dynsym["sh_link"]], file_size)
+        versions = next((_contents(s, file_size) for s in sections if isinstance(s, GNUVerSymSection)), b"")
         version_of = struct.Struct(order + "H")
-        data = dynsym.data()
+        data = _contents(dynsym, file_size)
         for index, fields in enumerate(entry.iter_unpack(data[: len(data) - len(data) % entry.size])):
             start = fields[0]
-            if not start:
+            end = strings.find(b"\0", start)
+            name = strings[start: end if end >= 0 else len(strings)].decode("utf-8", errors="replace")
+            if not name:
                 continue
-            name = strings[start: strings.find(b"\0", start)].decode("utf-8", errors="replace")
             if fields[shndx_at] != SHN_UNDEF:
                 self.defined.add(name)
             elif fields[info_at] >> 4 != STB_WEAK and not _versioned(versions, version_of, index):
                 self.undefined.add(name)
+
+
+def _contents(section: Section, file_size: int) -> bytes:
+    """A section's bytes; one that claims more than the file holds is a damaged file."""
+    if section["sh_size"] > file_size:
+        raise ELFError(f"section {section.name} claims {section['sh_size']} bytes, more than the file holds")
+    data: bytes = section.data()
+    return data
 
 
 def _versioned(versions: bytes, version_of: struct.Struct, index: int) -> bool:
@@ -89,7 +99,7 @@ def _versioned(versions: bytes, version_of: struct.Struct, index: int) -> bool:
 def _read(path: Path) -> ElfSymbols | None:
     try:
         return ElfSymbols(path)
-    except (OSError, ELFError, IndexError):  # a linker script (libc.so) or a missing file: provides nothing we can read
+    except (OSError, ELFError, IndexError, zlib.error):  # a linker script (libc.so) or a missing file: provides nothing we can read
         return None
 
 
