@@ -92,7 +92,7 @@ def test_user_install_serves(wheelhouse, tmp_path, isolated_home):
 def test_every_frontend_builds_for_the_venv_uwsgi(pyuwsgi_env, wheelhouse, tmp_path):
     """pip wheel, python -m build and uv build, started from one venv that is
     not activated, build for that venv's uwsgi, not the one on PATH."""
-    pyuwsgi_env.pip("install", "-q", "build", "uv")
+    pyuwsgi_env.install("build", "uv")  # the frontends, as given
     env = clean_env(PIP_FIND_LINKS=str(wheelhouse), UV_FIND_LINKS=str(wheelhouse))
     bin_dir = pyuwsgi_env.root / "bin"
     frontends = {
