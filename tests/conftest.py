@@ -284,14 +284,15 @@ BUILD_CHECKED = ["-m", "build", "--no-isolation"]
 BUILD = [*BUILD_CHECKED, "--skip-dependency-check"]
 
 
+def build_command(project: Path, outdir: Path, *args: str, checked: bool = False) -> list[str]:
+    """`python -m build --wheel` without isolation, with this checkout's backend."""
+    return [sys.executable, *(BUILD_CHECKED if checked else BUILD), "--wheel", "--outdir", str(outdir), *args, str(project)]
+
+
 def build_wheel(project: Path, outdir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
                 checked: bool = False):
-    """`python -m build --wheel` without isolation, with this checkout's backend."""
-    return run(
-        [sys.executable, *(BUILD_CHECKED if checked else BUILD), "--wheel", "--outdir", outdir, *args, project],
-        check=check,
-        env=env or clean_env(),
-    )
+    """Run build_command()."""
+    return run(build_command(project, outdir, *args, checked=checked), check=check, env=env or clean_env())
 
 
 RECORDING_CC = """#!/bin/sh

@@ -9,7 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PACKAGES, SAMPLE, Venv, build_wheel, clean_env, copy_project, http_get, kept_uwsgi_wheel, make_venv, run, running_uwsgi
+from conftest import (
+    PACKAGES,
+    SAMPLE,
+    Venv,
+    build_wheel,
+    clean_env,
+    copy_project,
+    http_get,
+    kept_uwsgi_wheel,
+    make_venv,
+    run,
+    running_uwsgi,
+)
 
 BIN = Path(sys.executable).parent
 

@@ -7,7 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, Venv, as_other_user, clean_env, copy_project, kept_uwsgi_wheel, make_venv, plugin_answer, run, seeded_cache
+from conftest import (
+    SAMPLE,
+    Venv,
+    as_other_user,
+    clean_env,
+    copy_project,
+    kept_uwsgi_wheel,
+    make_venv,
+    plugin_answer,
+    run,
+    seeded_cache,
+)
 
 DEBIAN = Path("/usr/bin/uwsgi-core")
 

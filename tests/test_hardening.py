@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    BUILD,
     PACKAGES,
     SAMPLE,
+    build_command,
     build_wheel,
     clean_env,
     copy_project,
@@ -34,10 +34,6 @@ from conftest import (
 SDE = {"SOURCE_DATE_EPOCH": "1700000000"}
 
 
-
-
-def build_command(project: Path, outdir: Path, *settings: str) -> list[str]:
-    return [sys.executable, *BUILD, "--wheel", "--outdir", str(outdir), *settings, str(project)]
 
 
 def assert_only_complete_wheels(outdir: Path) -> list[Path]:
