@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -320,11 +320,21 @@ def recorded_calls(record_dir: Path) -> list[list[str]]:
     return [path.read_bytes().decode().split("\0")[:-1] for path in sorted(record_dir.iterdir())]
 
 
-def seeded_cache(path: Path) -> Path:
-    """A new backend cache at ``path`` that knows the suite's learned layouts, for a
-    test of another part of the cache (its kits, its locks) that must start empty."""
-    _copy_new_files(LEARNED, path / "layouts")
-    return path
+@pytest.fixture
+def seeded_cache() -> Iterator[Callable[[Path], Path]]:
+    """Make new backend caches that know the suite's learned layouts, for a test of
+    another part of the cache (its kits, its locks) that must start empty. What they
+    learn is kept too: another uid's python names another compiler (x86_64-linux-gnu-gcc)."""
+    made: list[Path] = []
+
+    def seed(path: Path) -> Path:
+        _copy_new_files(LEARNED, path / "layouts")
+        made.append(path)
+        return path
+
+    yield seed
+    for path in made:
+        _copy_new_files(path / "layouts", LEARNED)
 
 
 def free_port() -> int:
@@ -442,6 +452,9 @@ def other_user_site() -> Path:
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 wanted.append(requirement.name)
     shutil.copytree(REPO / "src" / "uwsgi_plugin_backend", site / "uwsgi_plugin_backend", dirs_exist_ok=True)
+    # Compiled now, as an installer would: the other uid cannot write __pycache__, and
+    # would compile every module from source in every process.
+    run(["/usr/bin/python3", "-m", "compileall", "-q", site])
     for path in [site, *site.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return site

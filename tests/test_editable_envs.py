@@ -17,7 +17,6 @@ from conftest import (
     make_venv,
     plugin_answer,
     run,
-    seeded_cache,
 )
 
 DEBIAN = Path("/usr/bin/uwsgi-core")
@@ -33,7 +32,7 @@ def set_greeting(project: Path, text: str) -> None:
 
 
 @pytest.mark.slow
-def test_two_venvs_keep_their_own_editable_builds(tmp_path, wheelhouse, debian_uwsgi):
+def test_two_venvs_keep_their_own_editable_builds(tmp_path, wheelhouse, debian_uwsgi, seeded_cache):
     project = copy_project(SAMPLE, tmp_path / "project")
     first = make_venv(tmp_path / "first")  # builds for pip's uwsgi beside its python
     first.install(kept_uwsgi_wheel(), "--find-links", wheelhouse, "uwsgi-plugin-backend")
@@ -87,7 +86,7 @@ def test_editable_install_with_an_unwritable_cache(tmp_path, wheelhouse):
 
 
 @pytest.mark.slow
-def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheelhouse):  # noqa: F811
+def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheelhouse, seeded_cache):  # noqa: F811
     project = copy_project(SAMPLE, world_dir / "project")
     venv = make_venv(world_dir / "dev")
     env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(world_dir / "cache")))

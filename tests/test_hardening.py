@@ -26,7 +26,6 @@ from conftest import (
     copy_project,
     installed_plugin,
     plugin_answer,
-    seeded_cache,
     sha256,
     tree_digest,
 )
@@ -48,7 +47,7 @@ def assert_only_complete_wheels(outdir: Path) -> list[Path]:
     return wheels
 
 
-def test_eight_concurrent_builds_agree(tmp_path, pip_uwsgi):
+def test_eight_concurrent_builds_agree(tmp_path, pip_uwsgi, seeded_cache):
     project = copy_project(PACKAGES / "multi", tmp_path / "multi")
     env = clean_env(**SDE, UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "cache")))
     shared_build_dir = f"-Cbuild-dir={tmp_path / 'build'}"
@@ -115,7 +114,7 @@ def interrupt_at(stage: str, command: list[str], env: dict[str, str], sig: int) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig):
+def test_interrupted_builds_leave_nothing_half_done(tmp_path, pip_uwsgi, sig, seeded_cache):
     """Each stage of a build (kit, compile, wheel write) is interrupted twice;
     afterwards the output holds no partial wheel, and the kept build directory
     and cache give the same wheel as a clean build."""

@@ -16,7 +16,6 @@ from conftest import (
     installed_plugin,
     plugin_answer,
     run,
-    seeded_cache,
     sha256,
     the_wheel,
 )
@@ -136,7 +135,7 @@ def test_bad_jobs_value(tmp_path, project, pip_uwsgi):
     assert "-C jobs='0' is not a whole number of at least 1" in result.stdout
 
 
-def test_kit_cache_is_used_and_checked(tmp_path, project, pip_uwsgi):
+def test_kit_cache_is_used_and_checked(tmp_path, project, pip_uwsgi, seeded_cache):
     env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(tmp_path / "cache")))
     first = build_wheel(project, tmp_path / "a", f"-Cuwsgi={pip_uwsgi}", env=env)
     assert "build kit extracted into" in first.stdout
