@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -114,18 +115,50 @@ def test_relative_cache_dir_setting_is_refused(tmp_path, outdir):
                              r"\$UWSGI_PLUGIN_BACKEND_CACHE_DIR='relative-cache' is a relative path; set an absolute one")
 
 
-def test_no_home_and_no_passwd_entry(world_dir):
+def test_no_home_and_no_passwd_entry(world_dir, seeded_cache):
+    """Without a home, the cache is a directory of the user's own in the temporary
+    directory: made private, and refused when someone else could have made it."""
     project = copy_project(SAMPLE, world_dir / "project")
     for path in [project, *project.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
     before = tree_digest(project)
     env = {k: v for k, v in cache_env(TMPDIR=str(world_dir)).items() if k != "HOME"}
     out = world_dir / "out"
-    result = as_other_user([*BUILD, "--wheel", "--outdir", out, DEBIAN_UWSGI, "."],
-                           env=env, cwd=project)
+    out.mkdir()
+    out.chmod(0o777)
+    cache = world_dir / f"uwsgi-plugin-backend-{NO_PASSWD_UID}"
+    build = [*BUILD, "--wheel", "--outdir", out, DEBIAN_UWSGI, "."]
+
+    # The runtime makes it, private; the layouts the suite learned go in, as in every test.
+    asked = as_other_user(["-c", "from uwsgi_plugin_backend.runtime._uwsgi_plugin import cache_dir; print(cache_dir())"],
+                          env=env)
+    assert asked.stdout.strip() == str(cache), asked.stdout
+    assert cache.stat().st_uid == int(NO_PASSWD_UID) and cache.stat().st_mode & 0o777 == 0o700
+    seeded_cache(cache)
+    run(["chown", "-R", f"{NO_PASSWD_UID}:{NO_PASSWD_UID}", cache])
+    result = as_other_user(build, env=env, cwd=project)
     assert result.returncode == 0, result.stdout
     assert tree_digest(project) == before
-    assert (world_dir / f"uwsgi-plugin-backend-{NO_PASSWD_UID}" / "kits").is_dir()
+    assert (cache / "kits").is_dir()
+    [wheel] = out.glob("*.whl")
+    site = world_dir / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+
+    # Someone else's now (root's, open to all), as if made first: it could hold planted kits and builds.
+    run(["chown", "-R", "0:0", cache])
+    cache.chmod(0o777)
+    result = as_other_user(build, env=env, cwd=project)
+    assert result.returncode != 0
+    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
+    assert "Traceback" not in result.stdout, result.stdout
+    assert (f"the cache directory {cache} (used as this user has no home directory) is not a private directory "
+            f"of uid {NO_PASSWD_UID}: it is owned by uid 0 with mode 0777") in result.stdout, result.stdout
+    assert "UWSGI_PLUGIN_BACKEND_CACHE_DIR" in result.stdout
+    assert tree_digest(project) == before and list(out.iterdir()) == [wheel]
+    # The installed plugin still answers, from its own builds only.
+    found = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", "/usr/bin/uwsgi-core"], env, (site,))
+    assert found.returncode == 0 and found.stdout.strip().startswith(f"{site}/uwsgi_plugin_hello/uwsgi_builds/"), \
+        found.stdout
 
 
 # Item 11: entry points are checked at build time, before anything compiles.

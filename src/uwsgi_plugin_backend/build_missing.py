@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi
+from .kit_cache import cache_root
 from .locking import locked
 from .runtime._uwsgi_plugin import (
     BUILDS_DIR,
@@ -29,7 +30,6 @@ from .runtime._uwsgi_plugin import (
     ENV_VAR,
     CannotAsk,
     binary_abi,
-    cache_dir,
     fallback_builds_dir,
     find_default_uwsgi,
     record_fits,
@@ -126,7 +126,7 @@ def build_missing(distribution: str, uwsgi: str | None) -> Path:
     # Into the package only when its RECORD can list the build too (so pip uninstall removes it).
     in_package = record is not None and _writable(package_dir / BUILDS_DIR.name) and _writable(record.parent)
     destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
-    lock = cache_dir() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
+    lock = cache_root() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
     with locked(lock, f"the builds of {dist.name}"):
         found = _fitting(package_dir, wanted)  # another run may have built it while we waited
         if found:

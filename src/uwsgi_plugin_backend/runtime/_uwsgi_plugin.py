@@ -47,6 +47,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISDIR
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 # An editable install (pip install -e) keeps its builds where the backend rebuilds them.
@@ -336,9 +337,30 @@ def cache_dir() -> Path:
     if not os.path.isabs(base):
         home = os.path.expanduser("~")  # stays "~" with HOME unset and no passwd entry
         if not os.path.isabs(home):
-            return Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}"
+            return _private_directory(Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}")
         base = os.path.join(home, ".cache")
     return Path(base) / "uwsgi-plugin-backend"
+
+
+def _private_directory(path: Path) -> Path:
+    """``path``, made or found as a directory only this user can enter. In a
+    shared temporary directory another user could make it first and plant kits
+    in it (their uwsgiconfig.py runs in every build) or ABI keys."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise NotADirectoryError(f"cannot make the cache directory {path}: {error.strerror}; "
+                                 f"set {CACHE_ENV} to a directory of your own") from None
+    found = os.lstat(path)
+    if not S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise NotADirectoryError(
+            f"the cache directory {path} (used as this user has no home directory) is not a private directory "
+            f"of uid {os.getuid()}: it is owned by uid {found.st_uid} with mode {found.st_mode & 0o7777:04o}, "
+            f"so someone else may have made it; remove it, or set {CACHE_ENV} to a directory of your own"
+        )
+    return path
 
 
 # abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
@@ -364,8 +386,8 @@ def _read_cache() -> dict[str, dict[str, str]]:
 
 def _write_cache(cache: dict[str, dict[str, str]]) -> None:
     """Write-then-rename, so a reader never sees half a file; a cache we cannot write is no error."""
-    path = _cache_file()
     try:
+        path = _cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".abi-keys-")
         with os.fdopen(fd, "w") as f:
@@ -414,8 +436,13 @@ def builds() -> list[tuple[Path, dict]]:
     builds_dir = BUILDS_DIR
     if EDITABLE_POINTER.exists():
         builds_dir = Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
+    directories = [builds_dir]
+    try:
+        directories.append(fallback_builds_dir())
+    except NotADirectoryError:  # a cache refused (not private, relative path): none of its builds is loaded
+        pass
     found = []
-    for directory in (builds_dir, fallback_builds_dir()):
+    for directory in directories:
         found += [(record.parent, json.loads(record.read_text())) for record in sorted(directory.glob("*/build.json"))]
     return found
 
