@@ -167,26 +167,37 @@ def make_venv(path: Path, *packages: str) -> Venv:
 UWSGI_RELEASE = "2.0.31"
 
 
+def _uwsgi_build_inputs(override: str | None) -> str:
+    """What a pip-compiled uwsgi depends on beside its release: the profile override,
+    and which of the headers of its optional features (-dev packages) are installed."""
+    from uwsgi_plugin_backend.plugin_build import FEATURE_HEADERS
+
+    found = [h for h in FEATURE_HEADERS if any(Path(d, h).exists() for d in ("/usr/include", "/usr/include/libxml2"))]
+    return hashlib.sha256(repr((override, found)).encode()).hexdigest()[:10]
+
+
 def kept_uwsgi_wheel(name: str = "default", override: str | None = None) -> Path:
     """uWSGI compiled by pip from its sdist (with UWSGI_PROFILE_OVERRIDE, when given),
     kept in TOOL_CACHE like pip keeps its own builds, per interpreter (--no-cache-dir:
     pip's cache would hand back the first configuration's wheel for every other).
-    Like pip's, the kept build does not notice -dev packages installed since. The
-    suite's workers take turns: each build compiles for a minute on both cores."""
-    house = TOOL_CACHE / "uwsgi-variants" / f"{UWSGI_RELEASE}-{name}-{sys.implementation.cache_tag}"
-    house.parent.mkdir(parents=True, exist_ok=True)
-    with open(house.parent / f".{house.name}.lock", "w") as lock:
+    Unlike pip's, the kept build is keyed by its override and the -dev packages
+    installed. The suite's workers take turns: each build compiles for a minute on both cores."""
+    kept = TOOL_CACHE / "uwsgi-variants"
+    house = kept / f"{UWSGI_RELEASE}-{name}-{_uwsgi_build_inputs(override)}-{sys.implementation.cache_tag}"
+    kept.mkdir(parents=True, exist_ok=True)
+    with open(kept / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not list(house.glob("*.whl")):
+            for old in kept.glob(f"*-{name}-*{sys.implementation.cache_tag}"):  # other releases, overrides, packages
+                shutil.rmtree(old, ignore_errors=True)
             env = clean_env()
             env.pop("UWSGI_PROFILE_OVERRIDE", None)
             if override:
                 env["UWSGI_PROFILE_OVERRIDE"] = override
-            partial = Path(tempfile.mkdtemp(dir=house.parent, prefix=".partial-"))
+            partial = Path(tempfile.mkdtemp(dir=kept, prefix=".partial-"))
             try:
                 run([sys.executable, "-m", "pip", "wheel", "-q", "--no-cache-dir", "--no-deps", "-w", partial,
                      f"uwsgi=={UWSGI_RELEASE}"], env=env)
-                shutil.rmtree(house, ignore_errors=True)
                 os.replace(partial, house)
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
