@@ -87,6 +87,7 @@ def test_editable_install_with_an_unwritable_cache(tmp_path, wheelhouse):
 
 @pytest.mark.slow
 def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheelhouse, seeded_cache):  # noqa: F811
+    world_dir.chmod(0o1777)  # shared as /tmp is: no one can replace another's entries
     project = copy_project(SAMPLE, world_dir / "project")
     venv = make_venv(world_dir / "dev")
     env = clean_env(UWSGI_PLUGIN_BACKEND_CACHE_DIR=str(seeded_cache(world_dir / "cache")))
@@ -102,3 +103,14 @@ def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheel
     [line] = result.stdout.splitlines()
     assert line.startswith("uwsgi-plugin-backend: error: cannot read this package's plugin builds (")
     assert "Permission denied" in line and line.endswith("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)")
+
+    # A build directory in a place others can write to (say, /tmp emptied by a cleaner and
+    # the path made again by someone else) is refused: its builds could be anyone's.
+    build.chmod(0o755)
+    world_dir.chmod(0o777)
+    result = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", DEBIAN], env, (site,), cwd=world_dir)
+    assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout
+    assert result.stdout.splitlines() == [
+        f"uwsgi-plugin-backend: error: this editable install's build directory {builds_dir} could be changed by another "
+        f"user, who could make this uid run their code: {world_dir} is writable by other users (mode 0777); install it "
+        "again with a build directory of your own: pip install -e PROJECT -C build-dir=DIR"]

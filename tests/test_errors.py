@@ -117,7 +117,9 @@ def test_relative_cache_dir_setting_is_refused(tmp_path, outdir):
 
 def test_no_home_and_no_passwd_entry(world_dir, seeded_cache):
     """Without a home, the cache is a directory of the user's own in the temporary
-    directory: made private, and refused when someone else could have made it."""
+    directory, made private. A cache that another user could change is refused:
+    its kits hold the uwsgiconfig.py each build runs, its builds what uwsgi loads."""
+    world_dir.chmod(0o1777)  # a temporary directory, sticky as /tmp is
     project = copy_project(SAMPLE, world_dir / "project")
     for path in [project, *project.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
@@ -144,21 +146,25 @@ def test_no_home_and_no_passwd_entry(world_dir, seeded_cache):
     site = world_dir / "site"
     zipfile.ZipFile(wheel).extractall(site)
 
-    # Someone else's now (root's, open to all), as if made first: it could hold planted kits and builds.
-    run(["chown", "-R", "0:0", cache])
-    cache.chmod(0o777)
-    result = as_other_user(build, env=env, cwd=project)
-    assert result.returncode != 0
-    assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
-    assert "Traceback" not in result.stdout, result.stdout
-    assert (f"the cache directory {cache} (used as this user has no home directory) is not a private directory "
-            f"of uid {NO_PASSWD_UID}: it is owned by uid 0 with mode 0777") in result.stdout, result.stdout
-    assert "UWSGI_PLUGIN_BACKEND_CACHE_DIR" in result.stdout
-    assert tree_digest(project) == before and list(out.iterdir()) == [wheel]
-    # The installed plugin still answers, from its own builds only.
-    found = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", "/usr/bin/uwsgi-core"], env, (site,))
-    assert found.returncode == 0 and found.stdout.strip().startswith(f"{site}/uwsgi_plugin_hello/uwsgi_builds/"), \
-        found.stdout
+    def refused(env: dict[str, str], problem: str) -> None:
+        result = as_other_user(build, env=env, cwd=project)
+        assert result.returncode != 0
+        assert result.stdout.count("uwsgi-plugin-backend: error:") == 1, result.stdout
+        assert "Traceback" not in result.stdout, result.stdout
+        assert (f"could be changed by another user, who could make this uid run their code: {problem}; set "
+                "UWSGI_PLUGIN_BACKEND_CACHE_DIR to a directory of your own") in result.stdout, result.stdout
+        assert tree_digest(project) == before and list(out.iterdir()) == [wheel]
+        # The installed plugin still answers, from its own builds only.
+        found = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", "/usr/bin/uwsgi-core"], env, (site,))
+        assert found.returncode == 0, found.stdout
+        assert found.stdout.strip().startswith(f"{site}/uwsgi_plugin_hello/uwsgi_builds/"), found.stdout
+
+    # Another user's, as if made before this user's first build.
+    run(["chown", "-R", "23456:23456", cache])
+    refused(env, f"{cache} belongs to uid 23456")
+    # A home (or XDG_CACHE_HOME) in a directory anyone can write to, as HOME=/tmp would be without the sticky bit.
+    world_dir.chmod(0o777)
+    refused({**env, "HOME": str(world_dir / "home")}, f"{world_dir} is writable by other users (mode 0777)")
 
 
 # Item 11: entry points are checked at build time, before anything compiles.

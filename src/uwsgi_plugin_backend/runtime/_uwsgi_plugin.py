@@ -46,8 +46,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
-from stat import S_ISDIR
+from stat import S_ISVTX
 
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 # An editable install (pip install -e) keeps its builds where the backend rebuilds them.
@@ -323,13 +324,15 @@ def cache_dir() -> Path:
     whatever directory a build runs in, the project's own):
     $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
     (relative: ignored, as the XDG spec says), else ~/.cache, else, with no
-    usable home, a directory of this user's in the temporary directory.
+    usable home, a directory of this user's in the temporary directory (made
+    0700). A cache the user did not name must be one no other user can change
+    (see trusted_directory): it holds kits whose uwsgiconfig.py every build runs.
     Refusal is a NotADirectoryError: the runtime then works uncached, the backend stops."""
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
         if not os.path.isabs(explicit):
             raise NotADirectoryError(
-                f"$UWSGI_PLUGIN_BACKEND_CACHE_DIR={explicit!r} is a relative path; set an absolute one "
+                f"${CACHE_ENV}={explicit!r} is a relative path; set an absolute one "
                 f"(for example {os.path.abspath(explicit)!r})"
             )
         return Path(explicit)
@@ -337,28 +340,48 @@ def cache_dir() -> Path:
     if not os.path.isabs(base):
         home = os.path.expanduser("~")  # stays "~" with HOME unset and no passwd entry
         if not os.path.isabs(home):
-            return _private_directory(Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}")
+            path = Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}"
+            try:
+                os.mkdir(path, 0o700)
+            except OSError:  # there already, or not to be made: the check below says which
+                pass
+            return trusted_directory(path, "the cache directory", OWN_CACHE)
         base = os.path.join(home, ".cache")
-    return Path(base) / "uwsgi-plugin-backend"
+    return trusted_directory(Path(base) / "uwsgi-plugin-backend", "the cache directory", OWN_CACHE)
 
 
-def _private_directory(path: Path) -> Path:
-    """``path``, made or found as a directory only this user can enter. In a
-    shared temporary directory another user could make it first and plant kits
-    in it (their uwsgiconfig.py runs in every build) or ABI keys."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as error:
-        raise NotADirectoryError(f"cannot make the cache directory {path}: {error.strerror}; "
-                                 f"set {CACHE_ENV} to a directory of your own") from None
-    found = os.lstat(path)
-    if not S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+OWN_CACHE = f"set {CACHE_ENV} to a directory of your own (or remove it, when it is yours to remove)"
+
+
+def trusted_directory(path: Path, what: str, fix: str) -> Path:
+    """``path``, refused (NotADirectoryError) unless no other user can change what
+    it holds: it, or the link it is, is this user's or root's, and it and every directory above it (where it is written and where it leads) are
+    this user's or root's and writable by no one else, but for root's sticky ones
+    such as /tmp, where no one can replace another's entries. When it is not there
+    yet, the directories it would be made in are checked. What this user cannot
+    even look at is left to the caller's own access to report."""
+    uid = os.getuid()
+    problem = None
+    with suppress(OSError):  # FileNotFoundError included: nothing there, nothing planted
+        if os.path.lexists(path) and os.lstat(path).st_uid not in (uid, 0):
+            problem = f"{path} belongs to uid {os.lstat(path).st_uid}"
+        real = Path(os.path.realpath(path))
+        chain = {real, *real.parents, *Path(os.path.realpath(path.parent)).joinpath("_").parents}
+        for directory in sorted(chain, key=lambda d: len(d.parts)):
+            if problem:
+                break
+            try:
+                status = os.stat(directory)
+            except FileNotFoundError:
+                continue
+            if status.st_uid not in (uid, 0):
+                problem = f"{directory} belongs to uid {status.st_uid}"
+            elif status.st_mode & 0o022 and not (status.st_uid == 0 and status.st_mode & S_ISVTX and directory != real):
+                problem = f"{directory} is writable by other users (mode {status.st_mode & 0o7777:04o})"
+    if problem:
         raise NotADirectoryError(
-            f"the cache directory {path} (used as this user has no home directory) is not a private directory "
-            f"of uid {os.getuid()}: it is owned by uid {found.st_uid} with mode {found.st_mode & 0o7777:04o}, "
-            f"so someone else may have made it; remove it, or set {CACHE_ENV} to a directory of your own"
+            f"{what} {path} could be changed by another user, who could make this uid run their code: "
+            f"{problem}; {fix}"
         )
     return path
 
@@ -431,12 +454,17 @@ def fallback_builds_dir(package_dir: Path = BUILDS_DIR.parent) -> Path:
     return cache_dir() / "missing-builds" / f"{package_dir.name}-{hashlib.sha256(install.encode()).hexdigest()[:16]}"
 
 
+def editable_builds_dir() -> Path:
+    """Where an editable install's builds are: outside the package, so checked as
+    the cache is (a directory in /tmp that a cleaner removed, made again by someone else)."""
+    return trusted_directory(Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"]),
+                             "this editable install's build directory",
+                             "install it again with a build directory of your own: pip install -e PROJECT -C build-dir=DIR")
+
+
 def builds() -> list[tuple[Path, dict]]:
     """Every build this wheel carries, then those build-missing added: directory and record."""
-    builds_dir = BUILDS_DIR
-    if EDITABLE_POINTER.exists():
-        builds_dir = Path(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
-    directories = [builds_dir]
+    directories = [editable_builds_dir() if EDITABLE_POINTER.exists() else BUILDS_DIR]
     try:
         directories.append(fallback_builds_dir())
     except NotADirectoryError:  # a cache refused (not private, relative path): none of its builds is loaded
@@ -660,13 +688,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if EDITABLE_POINTER.exists():  # an unreadable build directory must not read as "no build"
-            os.listdir(json.loads(EDITABLE_POINTER.read_text())["builds_dir"])
+            os.listdir(editable_builds_dir())
         directory = plugin_dir(args.uwsgi)
         print(_ini_section(directory) if args.ini else directory)
     except NoMatchingBuild as error:
         print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
         return 1
     except (OSError, ValueError, KeyError) as error:
+        if isinstance(error, NotADirectoryError) and error.filename is None:  # refused; it says what to do
+            print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
+            return 1
         # An editable install's build directory (or this wheel's records) that cannot be read.
         where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
         fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
