@@ -101,12 +101,14 @@ def test_runtime_reading_an_unreadable_editable_build_directory(world_dir, wheel
     result = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", DEBIAN], env, (site,), cwd=world_dir)
     assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout
     [line] = result.stdout.splitlines()
-    assert line.startswith("uwsgi-plugin-backend: error: cannot read this package's plugin builds (")
-    assert "Permission denied" in line and line.endswith("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)")
+    assert line == (f"uwsgi-plugin-backend: error: cannot check this editable install's build directory {builds_dir}: "
+                    "Permission denied; install it again with a build directory of your own: pip install -e PROJECT "
+                    "-C build-dir=DIR")
 
     # A build directory in a place others can write to (say, /tmp emptied by a cleaner and
     # the path made again by someone else) is refused: its builds could be anyone's.
-    build.chmod(0o755)
+    for readable in (build, *builds_dir.parent.glob("builds-*")):  # made 0700 by root (mkdtemp)
+        readable.chmod(0o755)
     world_dir.chmod(0o777)
     result = as_other_user(["-m", "uwsgi_plugin_hello", "--uwsgi", DEBIAN], env, (site,), cwd=world_dir)
     assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout

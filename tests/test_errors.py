@@ -167,6 +167,19 @@ def test_no_home_and_no_passwd_entry(world_dir, seeded_cache):
     refused({**env, "HOME": str(world_dir / "home")}, f"{world_dir} is writable by other users (mode 0777)")
 
 
+def test_group_writable_cache_of_a_user_private_group(tmp_path, outdir, seeded_cache):
+    """umask 002 with user private groups (Fedora, RHEL): a home cache writable by the
+    user's own group, which no one else is in, is still the user's alone (root's here)."""
+    home = tmp_path / "home"
+    cache = seeded_cache(home / ".cache" / "uwsgi-plugin-backend")
+    for directory in (home, home / ".cache", cache):
+        directory.chmod(0o775)
+    project, before = project_copy(tmp_path)
+    result = build_wheel(project, outdir, DEBIAN_UWSGI, env=cache_env(HOME=str(home)))
+    assert f"build kit extracted into {cache}/kits/" in result.stdout, result.stdout
+    assert tree_digest(project) == before
+
+
 # Item 11: entry points are checked at build time, before anything compiles.
 
 @pytest.mark.parametrize("line, pattern", [

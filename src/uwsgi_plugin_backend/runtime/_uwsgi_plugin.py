@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from contextlib import suppress
 from pathlib import Path
 from stat import S_ISVTX
 
@@ -324,9 +323,9 @@ def cache_dir() -> Path:
     whatever directory a build runs in, the project's own):
     $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
     (relative: ignored, as the XDG spec says), else ~/.cache, else, with no
-    usable home, a directory of this user's in the temporary directory (made
-    0700). A cache the user did not name must be one no other user can change
-    (see trusted_directory): it holds kits whose uwsgiconfig.py every build runs.
+    usable home, a directory of this user's in the temporary directory. A cache
+    the user did not name is made (0700) and must be one no other user can
+    change (trusted_directory): it holds kits whose uwsgiconfig.py every build runs.
     Refusal is a NotADirectoryError: the runtime then works uncached, the backend stops."""
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
@@ -337,53 +336,70 @@ def cache_dir() -> Path:
             )
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME", "")
+    name = "uwsgi-plugin-backend"
     if not os.path.isabs(base):
         home = os.path.expanduser("~")  # stays "~" with HOME unset and no passwd entry
-        if not os.path.isabs(home):
-            path = Path(tempfile.gettempdir()) / f"uwsgi-plugin-backend-{os.getuid()}"
-            try:
-                os.mkdir(path, 0o700)
-            except OSError:  # there already, or not to be made: the check below says which
-                pass
-            return trusted_directory(path, "the cache directory", OWN_CACHE)
-        base = os.path.join(home, ".cache")
-    return trusted_directory(Path(base) / "uwsgi-plugin-backend", "the cache directory", OWN_CACHE)
+        if os.path.isabs(home):
+            base = os.path.join(home, ".cache")
+        else:
+            base, name = tempfile.gettempdir(), f"uwsgi-plugin-backend-{os.getuid()}"
+    path = Path(base) / name
+    try:  # made first, so that no one else can make it between the check and its use
+        os.makedirs(path, 0o700, exist_ok=True)
+    except OSError:  # not to be made (a read-only home): the check below still applies
+        pass
+    return trusted_directory(path, "the cache directory",
+                             f"set {CACHE_ENV} to a directory of your own (or remove it, when it is yours to remove)")
 
 
-OWN_CACHE = f"set {CACHE_ENV} to a directory of your own (or remove it, when it is yours to remove)"
+def _own_group(gid: int) -> bool:
+    """Whether group ``gid`` is this user's alone (a user private group, as with umask 002 on Fedora)."""
+    import grp
+    import pwd
+
+    try:
+        user, group = pwd.getpwuid(os.getuid()), grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return gid == user.pw_gid and group.gr_name == user.pw_name and not group.gr_mem
 
 
 def trusted_directory(path: Path, what: str, fix: str) -> Path:
-    """``path``, refused (NotADirectoryError) unless no other user can change what
-    it holds: it, or the link it is, is this user's or root's, and it and every directory above it (where it is written and where it leads) are
-    this user's or root's and writable by no one else, but for root's sticky ones
-    such as /tmp, where no one can replace another's entries. When it is not there
-    yet, the directories it would be made in are checked. What this user cannot
-    even look at is left to the caller's own access to report."""
+    """``path`` as its resolved parent and its own name, refused (NotADirectoryError)
+    unless no other user can change what it holds: it (or the link it is) and
+    every directory above it and above where it leads are this user's or
+    root's and writable by no one else, but for root's sticky ones such as /tmp,
+    where no one can replace another's entries. A part not there yet must be
+    one that only this user can make. Used by its resolved path, it cannot be
+    swapped after the check."""
     uid = os.getuid()
-    problem = None
-    with suppress(OSError):  # FileNotFoundError included: nothing there, nothing planted
-        if os.path.lexists(path) and os.lstat(path).st_uid not in (uid, 0):
-            problem = f"{path} belongs to uid {os.lstat(path).st_uid}"
-        real = Path(os.path.realpath(path))
-        chain = {real, *real.parents, *Path(os.path.realpath(path.parent)).joinpath("_").parents}
-        for directory in sorted(chain, key=lambda d: len(d.parts)):
-            if problem:
-                break
-            try:
-                status = os.stat(directory)
-            except FileNotFoundError:
-                continue
-            if status.st_uid not in (uid, 0):
-                problem = f"{directory} belongs to uid {status.st_uid}"
-            elif status.st_mode & 0o022 and not (status.st_uid == 0 and status.st_mode & S_ISVTX and directory != real):
-                problem = f"{directory} is writable by other users (mode {status.st_mode & 0o7777:04o})"
-    if problem:
-        raise NotADirectoryError(
-            f"{what} {path} could be changed by another user, who could make this uid run their code: "
-            f"{problem}; {fix}"
-        )
-    return path
+
+    def refused(problem: str) -> NotADirectoryError:
+        return NotADirectoryError(f"{what} {path} could be changed by another user, who could make this uid run "
+                                  f"their code: {problem}; {fix}")
+
+    existing, missing = path, list[str]()  # the deepest part of path that is there, and the names below it
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing, missing = existing.parent, [existing.name, *missing]
+    try:
+        real, home = existing.resolve(strict=True), existing.parent.resolve(strict=True)
+        owner = os.lstat(existing).st_uid
+        chain = sorted({real, *real.parents, home, *home.parents}, key=lambda d: len(d.parts))
+        statuses = [(directory, os.stat(directory)) for directory in chain]
+    except (OSError, RuntimeError) as error:  # RuntimeError: a loop of links
+        raise NotADirectoryError(f"cannot check {what} {path}: {getattr(error, 'strerror', None) or error}; {fix}") from None
+    if owner not in (uid, 0):
+        raise refused(f"{existing} belongs to uid {owner}")
+    for directory, status in statuses:
+        sticky_root = status.st_uid == 0 and status.st_mode & S_ISVTX
+        if status.st_uid not in (uid, 0):
+            raise refused(f"{directory} belongs to uid {status.st_uid}")
+        if (status.st_mode & 0o002 or status.st_mode & 0o020 and not _own_group(status.st_gid)) and not (
+                sticky_root and directory != real):
+            raise refused(f"{directory} is writable by other users (mode {status.st_mode & 0o7777:04o})")
+    if missing and dict(statuses)[real].st_mode & 0o002:  # /tmp: made there by anyone before this user's turn
+        raise refused(f"{real / missing[0]} is not there, and anyone may make it in {real}")
+    return real.joinpath(*missing) if missing else home / existing.name
 
 
 # abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
