@@ -382,24 +382,24 @@ def trusted_directory(path: Path, what: str, fix: str) -> Path:
     while not os.path.lexists(existing) and existing.parent != existing:
         existing, missing = existing.parent, [existing.name, *missing]
     try:
-        real, home = existing.resolve(strict=True), existing.parent.resolve(strict=True)
+        real, parent = existing.resolve(strict=True), existing.parent.resolve(strict=True)
         owner = os.lstat(existing).st_uid
-        chain = sorted({real, *real.parents, home, *home.parents}, key=lambda d: len(d.parts))
+        chain = sorted({real, *real.parents, parent, *parent.parents}, key=lambda d: len(d.parts))
         statuses = [(directory, os.stat(directory)) for directory in chain]
     except (OSError, RuntimeError) as error:  # RuntimeError: a loop of links
         raise NotADirectoryError(f"cannot check {what} {path}: {getattr(error, 'strerror', None) or error}; {fix}") from None
     if owner not in (uid, 0):
         raise refused(f"{existing} belongs to uid {owner}")
     for directory, status in statuses:
+        others_write = status.st_mode & 0o002 or (status.st_mode & 0o020 and not _own_group(status.st_gid))
         sticky_root = status.st_uid == 0 and status.st_mode & S_ISVTX
         if status.st_uid not in (uid, 0):
             raise refused(f"{directory} belongs to uid {status.st_uid}")
-        if (status.st_mode & 0o002 or status.st_mode & 0o020 and not _own_group(status.st_gid)) and not (
-                sticky_root and directory != real):
+        if others_write and not (sticky_root and directory != real):
             raise refused(f"{directory} is writable by other users (mode {status.st_mode & 0o7777:04o})")
     if missing and dict(statuses)[real].st_mode & 0o002:  # /tmp: made there by anyone before this user's turn
         raise refused(f"{real / missing[0]} is not there, and anyone may make it in {real}")
-    return real.joinpath(*missing) if missing else home / existing.name
+    return real.joinpath(*missing) if missing else parent / existing.name
 
 
 # abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
