@@ -59,6 +59,30 @@ def test_uwsgi_replaced_behind_a_wrapper_script(tmp_path, debian_uwsgi, pip_uwsg
     assert read_kit(wrapper).version == read_kit(pip_uwsgi).version != "2.0.21-debian"
 
 
+@pytest.mark.slow  # pip's uwsgi
+def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uwsgi, pip_uwsgi):
+    """A wrapper that answers --version and --cflags itself (the issue 21 review's did so)
+    and hands the rest to the binary behind it: only its --dot-h tells the two apart."""
+    for flag in ("version", "cflags"):
+        (tmp_path / flag).write_bytes(runtime.ask(str(pip_uwsgi), f"--{flag}"))
+    behind = tmp_path / "current-uwsgi"
+    behind.symlink_to(debian_uwsgi)
+    wrapper = tmp_path / "uwsgi"
+    wrapper.write_text(f'#!/bin/sh\ncase "$1" in --version|--cflags) exec cat "{tmp_path}/${{1#--}}";; esac\n'
+                       f'exec "{behind}" "$@"\n')
+    wrapper.chmod(0o755)
+    debian_h, pip_h = read_kit(debian_uwsgi).dot_h, read_kit(pip_uwsgi).dot_h
+    assert debian_h != pip_h
+    before = read_kit(wrapper)
+    assert before.dot_h == debian_h and runtime.binary_abi(str(wrapper))["dot_h_hash"] == before.dot_h_hash
+    behind.unlink()
+    behind.symlink_to(pip_uwsgi)  # the wrapper and its answers to --version and --cflags are unchanged
+    after = read_kit(wrapper)
+    assert (after.version, after.cflags) == (before.version, before.cflags)
+    assert after.dot_h == pip_h and runtime.binary_abi(str(wrapper))["dot_h_hash"] == after.dot_h_hash != before.dot_h_hash
+    assert after.abi_key == read_kit(pip_uwsgi).abi_key  # (Debian's uwsgi.h with pip's CFLAGS does not compile)
+
+
 @pytest.mark.parametrize("content", [
     b"[]", b'{"format": 1, "keys": {}}', b'{"/usr/bin/uwsgi": {"identity": [1, 2]}}', b"\xff\xfe not json",
     b'{"format": 2, "keys": {"x": {"key": 1}}}', b'{"format": 2, "keys": []}',

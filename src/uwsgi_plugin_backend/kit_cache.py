@@ -1,5 +1,6 @@
 """The kit read from a uwsgi binary, cached by what the binary is (its bytes;
-a script's answers to --version and --cflags), so a rebuild asks little or nothing.
+a wrapper script's answers to --version, --cflags and --dot-h), so a rebuild
+asks little or nothing.
 
 An entry is a directory holding uwsgi.h, uwsgiconfig.py and kit.json (the
 version, the CFLAGS, the sha256 of both files and uwsgi.h's FNV-1a). It is written aside and

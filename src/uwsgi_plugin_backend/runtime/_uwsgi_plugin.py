@@ -293,7 +293,8 @@ def binary_identity(uwsgi: str, timeout: float = 60) -> str:
     (a few ms), so a replaced binary with equal size and mtime is new. A script
     runs something that can change behind it: pyuwsgi's console script is
     identified with the bytes of the pyuwsgi module its interpreter imports,
-    any other script (a wrapper) by its answers to --version and --cflags."""
+    any other script (a wrapper) by its answers to --version, --cflags and
+    --dot-h (repointed at another binary, it may answer the first two alike)."""
     path = os.path.realpath(shutil.which(uwsgi) or uwsgi)
     digest = hashlib.sha256()
 
@@ -311,8 +312,9 @@ def binary_identity(uwsgi: str, timeout: float = 60) -> str:
                 digest.update(module.encode() + b"\0")
                 add_file(module)
             else:
-                for flag in ("--version", "--cflags"):
-                    digest.update(b"\0" + ask(path, flag, timeout))
+                for flag in ("--version", "--cflags", "--dot-h"):
+                    answer = ask(path, flag, timeout)
+                    digest.update(len(answer).to_bytes(8, "little") + answer)
     except OSError as error:
         raise CannotAsk(f"cannot read {uwsgi}: {error.strerror}") from None
     return digest.hexdigest()[:32]
