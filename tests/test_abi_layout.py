@@ -47,8 +47,8 @@ def test_learns_the_macros_that_change_layouts(tmp_path: Path):
     learned = learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler())
     # FOO (a member), SIZE_BIG (a typedef), QUX (an enumerator's value) change layouts; BROKEN
     # counts because its toggle fails; BAR, BAZ and UNUSED do not.
-    assert learned.macros == ["BROKEN", "FOO", "QUX", "SIZE_BIG"]
+    assert learned.layout_macros == ["BROKEN", "FOO", "QUX", "SIZE_BIG"]
     assert learned.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
     # Cached: a header that would teach otherwise is not compiled again for the same inputs.
     (tmp_path / "uwsgi.h").write_bytes(b"#error not read again\n")
-    assert learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler()).macros == learned.macros
+    assert learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler()).layout_macros == learned.layout_macros

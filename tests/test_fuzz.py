@@ -70,14 +70,16 @@ header_lines = st.one_of(
        junk=st.binary(max_size=64))
 def test_abi_key_parser_never_crashes(cflags, header, junk):
     dot_h = header.encode("utf-8", "surrogatepass") + junk
-    macros = runtime.tested_macros(dot_h)
+    macros = sorted(runtime.tested_macros(dot_h))
+    learned = {"layout_macros": macros, "neutral_macros": {}, "consulted": macros, "neutral_flags": [], "layout_flags": []}
     platform = "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
-    key = runtime.abi_key(cflags, dot_h, macros, platform)
-    assert key == runtime.abi_key(cflags, dot_h, macros, platform)  # deterministic
-    assert key.startswith("a2-") and len(key.rsplit("-", 1)[1]) == 16
+    key = runtime.abi_key(cflags, dot_h, learned, platform)
+    assert key == runtime.abi_key(cflags, dot_h, learned, platform)  # deterministic
+    assert key.startswith("a3-") and len(key.rsplit("-", 1)[1]) == 16
     assert runtime.abi_summary("2.0.31", cflags).startswith("uWSGI 2.0.31")
-    for token in runtime.abi_defines(cflags, macros):
-        assert token.startswith("-D") and token in cflags.split()
+    defines = runtime.read_flags(cflags)[0]
+    for line in runtime.abi_lines(cflags, learned):
+        assert line[2:].split("=", 1)[0] in defines if line.startswith("-D") else not line.startswith("-U")
 
 
 build_dirs = st.sampled_from(["abi_a", "abi_b", "abi_c"])

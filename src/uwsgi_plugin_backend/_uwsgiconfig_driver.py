@@ -191,6 +191,7 @@ class Build:
     def __init__(self, jobs, cache, verbose, real_dir):
         self.jobs, self.cache, self.verbose, self.real_dir = jobs, cache, verbose, real_dir
         self.failures = []
+        self.cflags = None  # what the plugin is compiled with: the backend checks it keeps uwsgi.h's layouts
 
     def file_arg(self, entry):
         """A GCC_LIST file as one shell word: file names never reach the shell as code."""
@@ -259,6 +260,7 @@ class Build:
             if frame.f_code.co_name != "build_plugin" or command != frame.f_locals.get("gccline"):
                 return real_call(command, *args, **kwargs)
             local = frame.f_locals
+            self.cflags = " ".join(frame.f_globals["uniq_warnings"](local["p_cflags"]))
             sources = [e for e in local["gcc_list"] if not e.endswith((".a", ".o"))]
             sys.stdout.flush()
             # Other toolchains (.go, .m) run as uwsgiconfig.py has it; so does a lone source
@@ -298,7 +300,7 @@ def main():
         runpy.run_path(uwsgiconfig, run_name="__main__")
     finally:
         with open(result_path, "w") as f:
-            json.dump({"name": name, "error": None, "failures": build.failures}, f)
+            json.dump({"name": name, "error": None, "failures": build.failures, "cflags": build.cflags}, f)
 
 
 if __name__ == "__main__":

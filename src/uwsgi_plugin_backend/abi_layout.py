@@ -1,17 +1,23 @@
-"""Which -D macros change what a plugin sees of uWSGI, learned from the compiler.
+"""Which macros and options of a uwsgi's CFLAGS change what a plugin sees of
+uWSGI, learned from the compiler.
 
-uwsgi.h is compiled with a binary's CFLAGS and debug information, and the
-layout of every struct, union, enum and typedef it declares is read back from
-the DWARF. Each candidate macro is then toggled (a -D of the CFLAGS removed,
-a macro uwsgi.h tests but the CFLAGS leave undefined added as -DX) and the
-layouts compared. A macro is layout-relevant when a type both compiles share
-changes; a macro that only adds or removes declarations (functions, or types
-nothing else uses) is not: a plugin that uses what is missing fails to load,
-and the build-time symbol check reports it first.
+uwsgi.h is compiled with a binary's CFLAGS (read as gcc reads them:
+runtime.read_flags) and debug information, and the layout of every struct,
+union, enum and typedef it declares is read back from the DWARF. Each
+candidate is then toggled and the layouts compared: each macro the CFLAGS
+define is undefined (-UX appended), each macro uwsgi.h tests but the CFLAGS
+leave undefined is added (-DX), and each option not known to be neutral
+(-fpack-struct, -fshort-enums, -m32, -include ...) is taken out. A candidate
+is layout-relevant when a type both compiles share changes; one that only adds
+or removes declarations (functions, or types nothing else uses) is not: a
+plugin that uses what is missing fails to load, and the build-time symbol
+check reports it first. The candidates found neutral are kept too, and so is
+every macro the preprocessor consulted (gcc -dU): a loading uwsgi that
+defines one the build never tried does not fit it (runtime.abi_lines).
 
 A toggle whose compile fails (a feature header not installed) counts as
 relevant: that is the safe side, and a macro the binary does not define adds
-no token to its key either way.
+no line to its key either way.
 
 The answer is cached per (uwsgi.h, CFLAGS, compiler) in the backend cache.
 """
@@ -27,15 +33,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from . import c_compiler
 from .c_compiler import run_compiler
 from .errors import BackendError
 from .kit_cache import cache_root
-from .runtime._uwsgi_plugin import C_WHITESPACE, tested_macros
+from .runtime._uwsgi_plugin import Flag, flag_text, neutral_flag, read_flags, shell_words, tested_macros
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
-LAYOUT_FORMAT = "layout-1"  # bump when what is compared changes: old cache entries are then ignored
+    from .kit import UwsgiKit
+
+LAYOUT_FORMAT = "layout-2"  # bump when what is compared changes: old cache entries are then ignored
 TU = '#include "uwsgi.h"\n'
 # Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
 # sections' relocations, which pyelftools does 4-5x slower than reading the types.
@@ -49,8 +58,18 @@ SIZES = "#include <time.h>\n#include <sys/types.h>\nchar time_t_size[sizeof(time
 
 @dataclasses.dataclass(frozen=True)
 class LearnedAbi:
-    macros: list[str]  # layout-relevant macro names, sorted
     platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+    layout_macros: list[str]  # macros whose toggle changes a layout, sorted
+    neutral_macros: dict[str, str | None]  # tried and found neutral: the value the CFLAGS give (None: undefined)
+    layout_flags: list[str]  # options (not -D/-U) whose removal changes a layout
+    neutral_flags: list[str]  # options not known to be neutral, found so
+    consulted: list[str]  # every macro the preprocessor looked at, compiling uwsgi.h
+
+    def record(self) -> dict[str, object]:
+        """What runtime.abi_lines reads, as build.json carries it."""
+        fields = dataclasses.asdict(self)
+        del fields["platform"]
+        return fields
 
 
 def _compile(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
@@ -167,16 +186,36 @@ def differs(base: dict[str, str], other: dict[str, str]) -> list[str]:
     return sorted(name for name in base.keys() & other.keys() if base[name] != other[name])
 
 
+def without_flag(words: list[str], flag: Flag) -> list[str]:
+    """``words`` with every occurrence of ``flag`` taken out (a -Wp, word holding it, whole)."""
+    prefix, option, argument = flag
+    kept, index = [], 0
+    while index < len(words):
+        word, following = words[index], words[index + 1] if index + 1 < len(words) else None
+        if prefix == "" and word == option and (argument is None or following == argument):
+            index += 1 if argument is None else 2
+        elif prefix == "-Wp," and word.startswith("-Wp,") and option in word[4:].split(","):
+            index += 1
+        elif prefix == "-Xpreprocessor " and word == "-Xpreprocessor" and following == option:
+            index += 2
+        else:
+            kept.append(word)
+            index += 1
+    return kept
+
+
 def candidate_toggles(cflags: str, dot_h: bytes) -> dict[str, list[str]]:
-    """macro -> the CFLAGS with it toggled: each -D removed, each macro uwsgi.h
-    tests but the CFLAGS leave undefined added."""
-    tokens = [token for token in C_WHITESPACE.split(cflags) if token]
-    defined = {token[2:].split("=", 1)[0] for token in tokens if token.startswith("-D") and len(token) > 2}
-    toggles = {}
-    for macro in sorted(defined):
-        toggles[macro] = [t for t in tokens if not (t.startswith("-D") and t[2:].split("=", 1)[0] == macro)]
-    for macro in sorted(tested_macros(dot_h) - defined):
-        toggles[macro] = [*tokens, f"-D{macro}"]
+    """candidate -> the CFLAGS' words with it toggled: ``-DX`` for each macro
+    the CFLAGS define (undefined by an -UX at the end, whatever its spelling),
+    ``+DX`` for each macro uwsgi.h tests that they leave undefined, and
+    ``option`` for each option not known to be neutral (taken out)."""
+    words = shell_words(cflags)
+    defines, flags = read_flags(cflags)
+    toggles = {f"-D{macro}": [*words, f"-U{macro}"] for macro in sorted(defines)}
+    toggles.update({f"+D{macro}": [*words, f"-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())})
+    for flag in flags:
+        if not neutral_flag(flag):
+            toggles[flag_text(flag)] = without_flag(words, flag)
     return toggles
 
 
@@ -219,21 +258,32 @@ def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: lis
     cached = _cache_file(dot_h, cflags, compiler)
     try:
         entry = json.loads(cached.read_text())
-        return LearnedAbi(entry["macros"], f"{elf_part} {entry['sizes']}")
-    except (OSError, ValueError, KeyError):
+        return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **entry["fields"])
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp:
         work = Path(tmp)
-        flags = [t for t in C_WHITESPACE.split(cflags) if t]
+        flags = shell_words(cflags)
         sizes = _sizes(compiler, flags, kit_dir, work)
-        macros, why = _learn_macros(compiler, flags, cflags, dot_h, kit_dir, work)
-    _store(cached, {"macros": macros, "sizes": sizes, "why": why})
-    return LearnedAbi(macros, f"{elf_part} {sizes}")
+        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work)
+    _store(cached, {"fields": fields, "sizes": sizes, "why": why})
+    return LearnedAbi(platform=f"{elf_part} {sizes}", **fields)
 
 
-def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
-                  work: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """The relevant macros, and for each the types it changes (or why it counts)."""
+def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> list[str]:
+    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU)."""
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", str(source)], cwd=kit_dir)
+    names = set()
+    for line in result.stdout.decode(errors="replace").splitlines():
+        if line.startswith(("#define ", "#undef ")):
+            names.add(line.split(None, 2)[1].split("(", 1)[0])
+    return sorted(names)
+
+
+def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
+           work: Path) -> tuple[dict, dict[str, list[str]]]:
+    """LearnedAbi's fields but the platform, and for each relevant candidate the
+    types it changes (or why it counts)."""
     base = work / "base.o"
     error = _compile(compiler, flags, kit_dir, TU, base)
     if error:
@@ -247,6 +297,7 @@ def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: byt
     source = work / "tu.c"
     source.write_text(TU)
     base_text = _preprocess(compiler, flags, kit_dir, source)
+    consulted = _consulted(compiler, flags, kit_dir, source)
 
     def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
         index, (macro, toggled) = item
@@ -261,11 +312,11 @@ def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: byt
     import concurrent.futures  # late: only learning needs it
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for macro, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
+        for candidate, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
             if obj is None:
                 continue
             if error:
-                why[macro] = ["(the toggled compile failed)"]
+                why[candidate] = ["(the toggled compile failed)"]
                 continue
             if _debug_bytes(obj) == base_bytes:
                 continue
@@ -273,8 +324,17 @@ def _learn_macros(compiler: list[str], flags: list[str], cflags: str, dot_h: byt
                 base_layouts = read_layouts(base)
             changed = differs(base_layouts, read_layouts(obj))
             if changed:
-                why[macro] = changed
-    return sorted(why), why
+                why[candidate] = changed
+    defines = read_flags(cflags)[0]
+    macros = [candidate for candidate in toggles if candidate[:2] in ("-D", "+D")]
+    fields = {
+        "layout_macros": sorted({macro[2:] for macro in macros if macro in why}),
+        "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in macros if macro not in why},
+        "layout_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag in why],
+        "neutral_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag not in why],
+        "consulted": consulted,
+    }
+    return fields, why
 
 
 def _store(path: Path, entry: dict) -> None:
@@ -287,3 +347,55 @@ def _store(path: Path, entry: dict) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def _changes(kit: UwsgiKit, compiled: str) -> list[tuple[str, list[str]]]:
+    """What the plugin's compile adds to ``kit``'s CFLAGS that could change a
+    layout: each macro uwsgi.h's compile consults that it defines otherwise (or
+    undefines), and each option not known or learned to be neutral; with the
+    CFLAGS' words to compile with it alone."""
+    base_words = shell_words(kit.cflags)
+    base_defines, base_flags = read_flags(kit.cflags)
+    defines, flags = read_flags(compiled)
+    consulted = set(kit.learned.consulted)
+    changes = []
+    for name in sorted((defines.keys() | base_defines.keys()) & consulted):
+        if defines.get(name) != base_defines.get(name):
+            word = f"-U{name}" if name not in defines else f"-D{name}={defines[name]}"
+            changes.append((word, [*base_words, word]))
+    known = {flag_text(flag) for flag in base_flags} | set(kit.learned.neutral_flags)
+    for flag in flags:
+        if not neutral_flag(flag) and flag_text(flag) not in known:
+            changes.append((flag_text(flag), [*base_words, *([flag_text(flag)] if flag[0] == "-Wp," else [flag[1], *([flag[2]] if flag[2] is not None else [])])]))
+    return changes
+
+
+def check_compile_flags(kit: UwsgiKit, kit_dir: Path, compiled: str, plugin: str) -> None:
+    """Refuse a plugin compiled with flags (its uwsgiplugin.py's CFLAGS, $CFLAGS)
+    that give a type of uwsgi.h another layout than ``kit``'s uwsgi has: it would
+    read uWSGI's structs wrongly, and its key would still say it fits."""
+    changes = _changes(kit, compiled)
+    if not changes:
+        return
+    compiler = c_compiler.compiler()
+    with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp:
+        work = Path(tmp)
+        base = work / "base.o"
+        if _compile(compiler, shell_words(kit.cflags), kit_dir, TU, base):
+            return  # the learning compiled it; a compile that fails here says nothing of the plugin
+        base_bytes = _debug_bytes(base)
+        for index, (change, words) in enumerate(changes):
+            obj = work / f"change-{index}.o"
+            error = _compile(compiler, words, kit_dir, TU, obj)
+            if not error and _debug_bytes(obj) == base_bytes:
+                continue
+            changed = ["(uwsgi.h does not compile with it)"] if error else differs(read_layouts(base), read_layouts(obj))
+            changed = [name.replace("structure_type", "struct").replace("union_type", "union").replace("enumeration_type", "enum") for name in changed]
+            if not changed:
+                continue
+            where = "$CFLAGS" if change in shell_words(os.environ.get("CFLAGS", "")) else "CFLAGS in uwsgiplugin.py"
+            raise BackendError(
+                f"plugin {plugin} is compiled with {change} (from {where}), which changes uwsgi.h's {changed[0]}: "
+                f"the plugin would read {kit.binary}'s structs wrongly and could crash it. Remove {change}, "
+                "or build for a uwsgi compiled with it"
+            )

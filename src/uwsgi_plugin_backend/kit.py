@@ -17,7 +17,7 @@ from .runtime._uwsgi_plugin import (
     KEY_FORMAT,
     CannotAsk,
     NoMatchingBuild,
-    abi_defines,
+    abi_lines,
     abi_summary,
     ask,
     dot_h_hash,
@@ -66,20 +66,16 @@ class UwsgiKit:
             return learn(elf_part, self.dot_h, self.cflags, Path(tmp), compiler())
 
     @property
-    def layout_macros(self) -> list[str]:
-        return self.learned.macros
-
-    @property
     def platform(self) -> str:
         return self.learned.platform
 
     @functools.cached_property
-    def abi_defines(self) -> list[str]:
-        return abi_defines(self.cflags, self.layout_macros)
+    def abi_lines(self) -> list[str]:
+        return abi_lines(self.cflags, self.learned.record())
 
     @functools.cached_property
     def abi_hash(self) -> str:
-        return hash_of_parts(self.dot_h_hash, self.platform, self.abi_defines)
+        return hash_of_parts(self.dot_h_hash, self.platform, self.abi_lines)
 
     @functools.cached_property
     def abi_key(self) -> str:

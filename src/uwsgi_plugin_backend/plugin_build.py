@@ -26,9 +26,9 @@ from typing import Callable
 
 from . import warmup
 from ._uwsgiconfig_driver import C_IDENTIFIER
+from .abi_layout import check_compile_flags
 from .errors import BackendError, log
 from .kit import UwsgiKit
-from .load_guard import compile_guard
 
 DRIVER = Path(__file__).with_name("_uwsgiconfig_driver.py")
 
@@ -171,8 +171,9 @@ def driver_env() -> dict[str, str]:
 
 
 def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path, work: Path, env: dict[str, str],
-                *build_args: str, verbose: bool = False, allow_outside: bool = False) -> str:
-    """Check (``mode`` "check") or check and build ("build") the plugin copy; return its NAME.
+                *build_args: str, verbose: bool = False, allow_outside: bool = False) -> dict:
+    """Check (``mode`` "check") or check and build ("build") the plugin copy; return
+    the driver's result: its NAME, and the CFLAGS it compiled with.
     ``build_args`` start with the kit's uwsgiconfig.py, which uwsgiplugin.py may import."""
     result_file = work / "check.json"
     result_file.unlink(missing_ok=True)
@@ -207,7 +208,7 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
     for line in output.splitlines():
         if verbose or not CHATTER.match(line):
             log(f"  {line}")
-    return result["name"]
+    return result
 
 
 def _in_project(project: Path, header: str) -> Path | None:
@@ -276,7 +277,7 @@ def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool
     plugin_copy = _prepare_tree(project, plugin_source, work, None, skip)
     kit = kit_dir()
     return _run_driver("check", plugin_copy, plugin_source, project, work, {},
-                       *([str(kit / "uwsgiconfig.py")] if kit else []), allow_outside=allow_outside)
+                       *([str(kit / "uwsgiconfig.py")] if kit else []), allow_outside=allow_outside)["name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,26 +295,28 @@ class BuildOptions:
     project: Path | None = None  # the project root; None: the plugin directory is the project
 
 
-def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, fix: str, link_flags: list[str]) -> BuiltPlugin:
+def build_plugin(kit: UwsgiKit, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str, link_flags: list[str]) -> BuiltPlugin:
     """Build plugin ``name`` in ``plugin_source`` for ``kit``'s uwsgi in ``work``,
-    with the load-time guard and ``link_flags`` added to the link."""
+    with ``link_flags`` added to the link."""
     log(f"building plugin {name} from {plugin_source} for {kit.abi_summary}")
     project = options.project or plugin_source
     plugin_copy = _prepare_tree(project, plugin_source, work, kit_dir, options.root)
     prefix_map = reproducible_flags(work)
-    guard_object = compile_guard(kit, name, fix, plugin_copy)
     env = {
         "UWSGI_PLUGINS_BUILDER_CFLAGS": kit.cflags,
         # uwsgiconfig.py appends $CFLAGS and $LDFLAGS, split on white space, to its gcc line.
         "CFLAGS": " ".join([*os.environ.get("CFLAGS", "").split(), *prefix_map]),
-        "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), guard_object, *link_flags]),
+        "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), *link_flags]),
     }
-    built = _run_driver(
+    result = _run_driver(
         "build", plugin_copy, plugin_source, project, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
         "kept" if options.kept else "temporary", verbose=options.verbose, allow_outside=options.allow_outside,
     )
-    if built != name:
-        raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {built!r} when building; NAME must not change")
+    if result["name"] != name:
+        raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {result['name']!r} when building; "
+                           "NAME must not change")
+    if result.get("cflags") is not None:
+        check_compile_flags(kit, kit_dir, result["cflags"], name)
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")

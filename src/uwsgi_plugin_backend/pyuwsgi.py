@@ -12,7 +12,6 @@ import re
 import subprocess
 from pathlib import Path
 
-from .c_compiler import compiler, output_of, run_compiler
 from .errors import BackendError
 from .kit import UwsgiKit
 from .runtime._uwsgi_plugin import ask_for_pyuwsgi
@@ -30,31 +29,6 @@ class PyuwsgiModule:
         if match is None:
             raise BackendError(f"cannot tell the Python version of {self.path.name}; pyuwsgi builds need a CPython module")
         return f"cp{match.group(1)}"
-
-
-# The real plugin binds its own symbols to itself: the loader exports a copy of
-# the plugin struct under the same name, and the load-time guard must clear
-# the real one, not that copy.
-REAL_PLUGIN_LINK_FLAGS = ["-Wl,-Bsymbolic"]
-LOADER_SOURCE = Path(__file__).parent / "guard" / "pyuwsgi_loader.c"
-
-
-def real_plugin_name(name: str) -> str:
-    """What the real plugin is called beside its loader (uWSGI never loads it by this name)."""
-    return f"{name}_plugin.real.so"
-
-
-def compile_loader(name: str, work: Path) -> Path:
-    """Compile the loader that uWSGI opens as ``<name>_plugin.so`` (see guard/pyuwsgi_loader.c)."""
-    work.mkdir(parents=True, exist_ok=True)
-    loader = work / f"{name}_plugin.so"
-    command = [*compiler(), "-shared", "-fPIC", "-O2", f"-DLOADER_SYMBOL={name}_plugin",
-               f'-DLOADER_REAL_FILE="{real_plugin_name(name)}"', str(LOADER_SOURCE), "-o", str(loader),
-               "-Wl,--no-as-needed", "-ldl"]
-    result = run_compiler(command)
-    if result.returncode != 0:
-        raise BackendError(f"compiling the pyuwsgi loader of {name} failed:\n{' '.join(command)}\n{output_of(result)}")
-    return loader
 
 
 @functools.cache  # asked by the build, then by each plugin's symbol check: run the interpreter once

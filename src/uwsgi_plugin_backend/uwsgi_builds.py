@@ -19,9 +19,10 @@ from .errors import BackendError, log
 from .find_uwsgi import ChosenUwsgi
 from .kit import UwsgiKit
 from .kit_cache import read_kit
+from .load_guard import REAL_PLUGIN_LINK_FLAGS, compile_loader, real_plugin_name
 from .locking import locked
 from .plugin_build import BuildOptions, BuiltPlugin, build_plugin, plugin_name
-from .pyuwsgi import REAL_PLUGIN_LINK_FLAGS, PyuwsgiModule, compile_loader, find_pyuwsgi_module, real_plugin_name
+from .pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 from .settings import Settings
 
 
@@ -30,7 +31,7 @@ class UwsgiBuild:
     kit: UwsgiKit
     plugins: list[BuiltPlugin]
     pyuwsgi: PyuwsgiModule | None
-    loaders: dict[str, Path] = dataclasses.field(default_factory=dict)  # NAME -> pyuwsgi loader
+    loaders: dict[str, Path]  # NAME -> its loader (load_guard.py), shipped as NAME_plugin.so
 
     def record(self, config: Settings) -> dict[str, object]:
         return {
@@ -40,8 +41,8 @@ class UwsgiBuild:
             # What the runtime module's record_fits compares with a uwsgi binary.
             "dot_h_hash": self.kit.dot_h_hash,
             "platform": self.kit.platform,
-            "layout_macros": self.kit.layout_macros,
-            "abi_defines": self.kit.abi_defines,
+            **self.kit.learned.record(),
+            "abi_lines": self.kit.abi_lines,
             "summary": self.kit.abi_summary,
             "uwsgi_version": self.kit.version,
             "uwsgi_cflags": self.kit.cflags,
@@ -53,13 +54,9 @@ class UwsgiBuild:
         """Copy the plugins and their record into ``builds_dir/<ABI directory>/``."""
         target = builds_dir / self.kit.build_dir_name
         target.mkdir(parents=True)
-        for plugin in self.plugins:
-            loader = self.loaders.get(plugin.name)
-            if loader is None:
-                shutil.copyfile(plugin.shared_object, target / plugin.shared_object.name)
-            else:  # uWSGI opens the loader, which opens the real plugin beside it
-                shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
-                shutil.copyfile(loader, target / plugin.shared_object.name)
+        for plugin in self.plugins:  # uWSGI opens the loader, which opens the real plugin beside it
+            shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
+            shutil.copyfile(self.loaders[plugin.name], target / plugin.shared_object.name)
         (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
 
 
@@ -99,15 +96,13 @@ def build_for(kit: UwsgiKit, config: Settings, names: list[str], options: BuildO
     kit_dir = kit_directory(kit, work)
     pyuwsgi = find_pyuwsgi_module(kit)
     if pyuwsgi:
-        log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin ships with a loader that finds the running pyuwsgi")
+        log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin's loader finds the running pyuwsgi")
     plugins = []
     loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        link_flags = REAL_PLUGIN_LINK_FLAGS if pyuwsgi else []
-        plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, mismatch_fix(config), link_flags))
-        if pyuwsgi:
-            loaders[name] = compile_loader(name, plugin_work / "loader")
+        plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, REAL_PLUGIN_LINK_FLAGS))
+        loaders[name] = compile_loader(kit, name, mismatch_fix(config), plugin_work / "loader")
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
 
 

@@ -6,31 +6,36 @@ computes ABI keys with this same module, so build and run time agree.
 
     uwsgi --plugins-dir "$(python -m PACKAGE)" --plugin NAME
 
-ABI key: ``a2-<16 hex digits>``, for example ``a2-6f1c0b2a9d3e4f50`` (``a2``
+ABI key: ``a3-<16 hex digits>``, for example ``a3-6f1c0b2a9d3e4f50`` (``a3``
 is the key format: a later change of what is hashed gets another prefix).
 The digits are the 64-bit FNV-1a hash of a canonical text:
 
     dot_h=<FNV-1a of `uwsgi --dot-h`, trailing white space removed, 16 hex>
     platform=machine=<ELF machine> class=<32|64>-<le|be> libc=<glibc|musl|none> time_t=<bytes> off_t=<bytes>
-    <each -D token of `uwsgi --cflags` (split on white space, as written)
-     whose macro changes a layout uwsgi.h declares, sorted, one per line>
+    <abi_lines(): sorted -DNAME=VALUE lines, then options, one per line>
 
-The backend learns at build time, with the compiler, which macros change the
-layout of a struct, union, enum or typedef of uwsgi.h (abi_layout.py); a
-build's record carries that list, its platform line and its tokens. Macros
-that only add or remove declarations (UWSGI_XML, UWSGI_JSON ...) are left
-out: a plugin using a function the loading uwsgi lacks fails cleanly at
-dlopen(), and the backend checks symbols at build time. The version string
-is not in the key either: two releases with the same uwsgi.h and the same
-layouts are the same ABI to a plugin (pip's uWSGI 2.0.31 and pyuwsgi 2.0.30
-ship byte-identical headers), and a changed struct changes uwsgi.h.
+`uwsgi --cflags` is read as the shell and gcc read it (read_flags: -D/-U
+joined or in two words, inside -Wp, and after -Xpreprocessor, the last one
+winning). The backend learns at build time, with the compiler, which macros
+and options change the layout of a struct, union, enum or typedef of uwsgi.h
+(abi_layout.py), and which of the candidates it tried are neutral; a build's
+record carries those lists, and every macro uwsgi.h's compile consulted. A
+line counts a macro that changes a layout; a macro found neutral but defined
+with another value (another string literal is the same); a consulted macro
+the build never tried; and every option neither known (NEUTRAL_FLAGS) nor
+found to be neutral. Macros that only add or remove declarations
+(UWSGI_XML, UWSGI_JSON ...) do not count: a plugin using a function the
+loading uwsgi lacks fails cleanly at dlopen(), and the backend checks symbols
+at build time. The version string does not count either: two releases with
+the same uwsgi.h and the same layouts are the same ABI to a plugin.
 
 At run time (no compiler) a build fits a uwsgi binary when the binary's
 uwsgi.h hash and ELF platform (machine, class, libc family from PT_INTERP;
 for a script such as pyuwsgi's `uwsgi`, its interpreter's) equal the
-record's, and its CFLAGS filtered by the record's macro list give the
-record's tokens. The load-time guard compiled into every plugin computes the
-same canonical text in C from uwsgi_get_dot_h() and uwsgi_get_cflags().
+record's, and its CFLAGS read with the record's lists give the record's
+lines. Each plugin ships as a loader (guard/plugin_loader.c) that computes
+the same text in C from uwsgi_get_dot_h() and uwsgi_get_cflags() before it
+opens the real plugin.
 """
 
 from __future__ import annotations
@@ -45,7 +50,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from stat import S_ISVTX
 
@@ -54,11 +58,10 @@ BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
 ENV_VAR = "UWSGI_PLUGIN_BACKEND_UWSGI"
 CACHE_ENV = "UWSGI_PLUGIN_BACKEND_CACHE_DIR"
-KEY_FORMAT = "a2"
+KEY_FORMAT = "a3"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-C_WHITESPACE = re.compile("[ \t\n\v\f\r]+")
 # Shown in the human summary as +name or -name.
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
 ELF_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
@@ -98,44 +101,169 @@ def tested_macros(dot_h: bytes) -> set[str]:
     return names
 
 
-def macro_name(token: str) -> str:
-    """``-DNAME=value`` -> ``NAME``."""
-    return token[2:].split("=", 1)[0]
+# --cflags is text for a shell (uwsgiconfig.py puts it on one): shell_words()
+# reads it as the shell hands it to gcc, and read_flags() as gcc reads it.
+# Options whose argument may be the next word.
+ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros",
+                            "-isysroot", "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-L"})
+# Options known to leave every layout alone: optimisation, warnings, debug
+# information, code generation that keeps the data model, include and library
+# paths, dependency files. Any other option counts unless a build learned that
+# it changes nothing (guard/abi_key.h keeps the same two lists).
+NEUTRAL_FLAGS = frozenset({
+    "-pipe", "-pthread", "-w", "-fPIC", "-fpic", "-fPIE", "-fpie", "-fno-pic", "-fno-pie", "-fno-PIC", "-fno-PIE",
+    "-fexceptions", "-fno-exceptions", "-fasynchronous-unwind-tables", "-fno-asynchronous-unwind-tables",
+    "-funwind-tables", "-fno-strict-aliasing", "-fstrict-aliasing", "-fwrapv", "-fno-strict-overflow", "-fno-common",
+    "-fcommon", "-fno-plt", "-ffunction-sections", "-fdata-sections", "-fno-semantic-interposition",
+    "-fno-delete-null-pointer-checks", "-fomit-frame-pointer", "-fno-omit-frame-pointer", "-fstack-clash-protection",
+    "-fno-stack-clash-protection", "-fno-stack-protector", "-frecord-gcc-switches", "-fno-ident", "-fhardened",
+})
+NEUTRAL_PREFIXES = ("-O", "-g", "-W", "-I", "-isystem", "-idirafter", "-iquote", "-isysroot", "--sysroot", "-L", "-l",
+                    "-MD", "-MMD", "-MF", "-MT", "-MQ", "-MP", "-fstack-protector", "-fcf-protection",
+                    "-ffile-prefix-map=", "-fdebug-prefix-map=", "-fmacro-prefix-map=", "-fdiagnostics-", "-flto",
+                    "-fno-lto", "-fprofile-", "-fsanitize", "-fno-sanitize", "-fvisibility", "-fzero-call-used-regs",
+                    "-mtune=")
 
 
-def abi_defines(cflags: str, macros: Iterable[str]) -> list[str]:
-    """The -D tokens of the CFLAGS whose macro is in ``macros``, sorted; split
-    on the white space C's isspace() knows, as the load-time guard does."""
-    wanted = set(macros)
-    return sorted(token for token in C_WHITESPACE.split(cflags) if token.startswith("-D") and macro_name(token) in wanted)
+def shell_words(text: str) -> list[str]:
+    """The words a POSIX shell makes of ``text``: white space splits, \\ escapes
+    a character, '...' is literal, and in "..." a backslash escapes only
+    $ ` " \\ and a newline. No expansion: uwsgi's --cflags has none."""
+    words: list[str] = []
+    word: list[str] | None = None
+    index, length = 0, len(text)
+    while index < length:
+        char = text[index]
+        if char in " \t\n\v\f\r":
+            if word is not None:
+                words.append("".join(word))
+                word = None
+            index += 1
+            continue
+        word = [] if word is None else word
+        if char == "\\" and index + 1 < length:
+            if text[index + 1] != "\n":  # a backslash-newline joins lines
+                word.append(text[index + 1])
+            index += 2
+        elif char == "'":
+            close = text.find("'", index + 1)
+            close = length if close < 0 else close
+            word.append(text[index + 1:close])
+            index = close + 1
+        elif char == '"':
+            index += 1
+            while index < length and text[index] != '"':
+                if text[index] == "\\" and index + 1 < length and text[index + 1] in '$`"\\\n':
+                    if text[index + 1] != "\n":
+                        word.append(text[index + 1])
+                    index += 2
+                else:
+                    word.append(text[index])
+                    index += 1
+            index += 1
+        else:
+            word.append(char)
+            index += 1
+    if word is not None:
+        words.append("".join(word))
+    return words
+
+
+Flag = tuple[str, str, "str | None"]  # (prefix: "" or "-Wp," or "-Xpreprocessor ", option, its next-word argument)
+
+
+def flag_text(flag: Flag) -> str:
+    prefix, option, argument = flag
+    return prefix + option + ("" if argument is None else " " + argument)
+
+
+def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], prefix: str) -> None:
+    index = 0
+    while index < len(words):
+        word, argument = words[index], None
+        if word in ARGUMENT_FLAGS and index + 1 < len(words):
+            argument, index = words[index + 1], index + 2
+        else:
+            index += 1
+        kind, text = (word[1], argument) if argument is not None and word in ("-D", "-U") else (word[1:2], word[2:])
+        name = text.split("=", 1)[0].split("(", 1)[0] if kind in ("D", "U") and word[:2] in ("-D", "-U") else ""
+        if name and kind == "D":
+            defines.pop(name, None)
+            defines[name] = text.split("=", 1)[1] if "=" in text else "1"
+        elif name and kind == "U":
+            defines.pop(text, None)
+        elif not prefix and word.startswith("-Wp,"):
+            _read_words(word[4:].split(","), defines, flags, "-Wp,")
+        elif not prefix and word == "-Xpreprocessor" and argument is not None:
+            _read_words([argument], defines, flags, "-Xpreprocessor ")
+        else:
+            flags.append((prefix, word, argument))
+
+
+def read_flags(cflags: str) -> tuple[dict[str, str], list[Flag]]:
+    """What gcc makes of ``cflags``: the macros it defines, with their values
+    (``-DX`` is X=1; ``-D X``, ``-Wp,-DX`` and ``-Xpreprocessor -DX`` alike;
+    a later -D or -U wins), and every other option in order."""
+    defines: dict[str, str] = {}
+    flags: list[Flag] = []
+    _read_words(shell_words(cflags), defines, flags, "")
+    return defines, flags
+
+
+def neutral_flag(flag: Flag) -> bool:
+    """An option known to change no layout (NEUTRAL_FLAGS); ``-Wp,`` options only as dependency files."""
+    text = flag[1] + ("" if flag[2] is None else " " + flag[2])
+    return text in NEUTRAL_FLAGS or (text.startswith(NEUTRAL_PREFIXES) and not text.startswith("-Wp,"))
+
+
+def _string_literal(value: str | None) -> bool:
+    return value is not None and len(value) >= 2 and value[0] == value[-1] == '"'
+
+
+def _compatible(value: str, built_with: str | None) -> bool:
+    """A macro the build found neutral, as the loading binary defines it: the
+    value the build tried, or another string literal (a string cannot steer
+    #if, and a type using it would have failed to compile without it)."""
+    return value == built_with or (built_with is None and value == "1") or (_string_literal(value) and _string_literal(built_with))
+
+
+def abi_lines(cflags: str, learned: dict) -> list[str]:
+    """What of ``cflags`` counts for a build that learned ``learned``: sorted
+    ``-DNAME=VALUE`` lines for the macros that change a layout, for macros the
+    build found neutral but are defined otherwise, and for macros uwsgi.h's
+    compile consults that the build never tried; then, in order, each option
+    not known to be neutral and not found neutral by the build."""
+    defines, flags = read_flags(cflags)
+    layout, neutral, consulted = set(learned["layout_macros"]), learned["neutral_macros"], set(learned["consulted"])
+    lines = sorted(
+        f"-D{name}={value}" for name, value in defines.items()
+        if name in layout or (not _compatible(value, neutral[name]) if name in neutral else name in consulted)
+    )
+    neutral_flags = set(learned["neutral_flags"])
+    return lines + [flag_text(flag) for flag in flags if not neutral_flag(flag) and flag_text(flag) not in neutral_flags]
 
 
 def dot_h_hash(dot_h: bytes) -> str:
     return f"{fnv1a64(dot_h.rstrip()):016x}"
 
 
-def canonical_text(dot_h_hash: str, platform: str, defines: list[str]) -> bytes:
-    lines = [f"dot_h={dot_h_hash}", f"platform={platform}", *defines]
-    return "".join(line + "\n" for line in lines).encode()
+def canonical_text(dot_h_hash: str, platform: str, lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in [f"dot_h={dot_h_hash}", f"platform={platform}", *lines]).encode()
 
 
-def hash_of_parts(dot_h_hash: str, platform: str, defines: list[str]) -> str:
-    """The ABI hash from uwsgi.h's hash, the platform line and the layout -D tokens."""
-    return f"{fnv1a64(canonical_text(dot_h_hash, platform, defines)):016x}"
+def hash_of_parts(dot_h_hash: str, platform: str, lines: list[str]) -> str:
+    """The ABI hash from uwsgi.h's hash, the platform line and the abi_lines()."""
+    return f"{fnv1a64(canonical_text(dot_h_hash, platform, lines)):016x}"
 
 
-def abi_hash(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
-    return hash_of_parts(dot_h_hash(dot_h), platform, abi_defines(cflags, macros))
-
-
-def abi_key(cflags: str, dot_h: bytes, macros: Iterable[str], platform: str) -> str:
-    return f"{KEY_FORMAT}-{abi_hash(cflags, dot_h, macros, platform)}"
+def abi_key(cflags: str, dot_h: bytes, learned: dict, platform: str) -> str:
+    return f"{KEY_FORMAT}-{hash_of_parts(dot_h_hash(dot_h), platform, abi_lines(cflags, learned))}"
 
 
 def abi_summary(version: str, cflags: str) -> str:
     """``uWSGI 2.0.31 +ssl +xml -pcre ...``: version and notable features, for
     people (the same text the load-time guard prints); not part of the key."""
-    defined = {macro_name(token) for token in C_WHITESPACE.split(cflags) if token.startswith("-D")}
+    defined = read_flags(cflags)[0]
     present = [f"UWSGI_{name.upper()}" in defined for name in NOTABLE_FEATURES]
     plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
     minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
@@ -207,7 +335,8 @@ def record_fits(record: dict, binary: dict) -> bool:
     return (
         record.get("dot_h_hash") == binary["dot_h_hash"]
         and record.get("platform", "").startswith(binary["platform"] + " ")
-        and abi_defines(binary["cflags"], record.get("layout_macros", [])) == record.get("abi_defines")
+        and record.get("abi_lines") is not None
+        and abi_lines(binary["cflags"], record) == record["abi_lines"]
     )
 
 
@@ -595,8 +724,8 @@ def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
     platform can tell; else the key is unknown here."""
     for _, record in carried:
         if record.get("dot_h_hash") == binary["dot_h_hash"] and record.get("platform", "").startswith(binary["platform"] + " "):
-            defines = abi_defines(binary["cflags"], record["layout_macros"])
-            return f"{KEY_FORMAT}-{hash_of_parts(binary['dot_h_hash'], record['platform'], defines)}"
+            lines = abi_lines(binary["cflags"], record)
+            return f"{KEY_FORMAT}-{hash_of_parts(binary['dot_h_hash'], record['platform'], lines)}"
     return (f"unknown here: its uwsgi.h (hash {binary['dot_h_hash']}) or platform ({binary['platform']}) differs "
             "from every build this wheel carries")
 
