@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, build_command, clean_env, copy_project, run
 
 from uwsgi_plugin_backend.kit_cache import read_kit
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
@@ -123,6 +125,40 @@ def test_ancestor_venv_is_found_when_the_build_runs_in_an_environment_of_its_own
                             capture_output=True, text=True, env=env, check=True)
     assert str(pyuwsgi_venv.uwsgi) in result.stdout
     assert f"installed beside {pyuwsgi_venv.python}, which started this process" in result.stdout
+
+
+def test_uwsgi_that_another_user_could_change_is_not_run(tmp_path, debian_uwsgi):
+    """Issue 21: a root build under a program whose argv[0] lies in another user's
+    venv-like directory ran that user's bin/uwsgi as root. A uwsgi the search infers
+    passes the cache's trust check or is passed over, and the build log says why."""
+    their_env = tmp_path / "their-env"
+    (their_env / "bin").mkdir(parents=True)
+    (their_env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    ran = tmp_path / "ran"
+    theirs = their_env / "bin" / "uwsgi"
+    theirs.write_text(f'#!/bin/sh\necho "$@" >> "{ran}"\nexec "{debian_uwsgi}" "$@"\n')
+    theirs.chmod(0o755)
+    project = copy_project(SAMPLE, tmp_path / "project")
+
+    def build_under_their_program(outdir: Path) -> str:
+        """The build, started by a shell whose argv[0] names their python (a command after it: not exec'd)."""
+        command = shlex.join(build_command(project, outdir)) + "; exit $?"
+        result = run([their_env / "bin" / "python", "-c", command], executable="/bin/sh", env=clean_env())
+        assert "Traceback" not in result.stdout
+        return result.stdout
+
+    # root's own: trusted, found by the program that started the build, and run.
+    log = build_under_their_program(tmp_path / "out-1")
+    assert f"building for {theirs} (installed beside {their_env / 'bin' / 'python'}, which started this process" in log
+    assert ran.exists()
+    ran.unlink()
+    run(["chown", "-R", "23456:23456", their_env])
+    log = build_under_their_program(tmp_path / "out-2")
+    assert not ran.exists(), ran.read_text()
+    assert f"building for {theirs}" not in log
+    assert (f"{theirs} could be changed by another user, who could make this uid run their code: {theirs} belongs "
+            "to uid 23456; not run") in log, log
+    assert "building for /usr/bin/uwsgi-core (found on PATH, as /usr/bin/uwsgi)" in log, log
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BackendError
+from .errors import BackendError, log
 from .runtime._uwsgi_plugin import ENV_VAR
 from .runtime._uwsgi_plugin import find_default_uwsgi as runtime_find_default_uwsgi
 from .settings import TABLE
@@ -57,15 +57,21 @@ def find_uwsgis(names: Sequence[str], origin: str, base: Path) -> list[ChosenUws
 
 def find_default_uwsgi() -> ChosenUwsgi:
     """The uwsgi the user will run, as the runtime module finds it (the one
-    installed with the user's Python, then PATH)."""
-    found = runtime_find_default_uwsgi()
+    installed with the user's Python, then PATH); the build log (and ``info``)
+    says which ones another user could change, and so were passed over."""
+    skipped: list[str] = []
+    found = runtime_find_default_uwsgi(skipped)
     if found:
+        for reason in dict.fromkeys(skipped):
+            log(reason)
         return ChosenUwsgi(found[0], found[1])
     looked = [str(Path(sys.executable).parent / "uwsgi"), str(Path(sys.prefix) / "bin" / "uwsgi")]
     if os.environ.get("VIRTUAL_ENV"):
         looked.append(str(Path(os.environ["VIRTUAL_ENV"]) / "bin" / "uwsgi"))
     looked += ["bin/uwsgi of a virtual environment whose program started this build",
                "the user scripts directory (pip install --user)", f"PATH ({os.environ.get('PATH', '')})"]
+    passed_over = "".join(f"Passed over: {reason}\n" for reason in dict.fromkeys(skipped))
     raise BackendError(
-        "no uwsgi binary found to build the plugin for.\nLooked in:\n  " + "\n  ".join(dict.fromkeys(looked)) + "\n" + HOW_TO_NAME_ONE
+        "no uwsgi binary found to build the plugin for.\nLooked in:\n  " + "\n  ".join(dict.fromkeys(looked)) + "\n"
+        + passed_over + HOW_TO_NAME_ONE
     )

@@ -631,6 +631,24 @@ def _executable_uwsgi(directory: Path) -> Path | None:
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
+def _trusted_uwsgi(directory: Path, why: str, skipped: list[str]) -> tuple[Path, str] | None:
+    """``directory``'s uwsgi as the file it resolves to, and why it was chosen; None
+    when there is none, or when another user could change it (trusted_directory),
+    and then the reason goes into ``skipped``. A uwsgi found rather than named runs
+    with this uid's rights: root's, for a root build under another user's program."""
+    candidate = _executable_uwsgi(directory)
+    if candidate is None:
+        return None
+    real = Path(os.path.realpath(candidate))  # what runs: no link to repoint after the check
+    try:
+        trusted_directory(real, f"the uwsgi {why},",
+                          f"not run; to use it all the same, name it (--uwsgi PATH, -C uwsgi=PATH or ${ENV_VAR})")
+    except NotADirectoryError as error:
+        skipped.append(str(error))
+        return None
+    return real, why if real == candidate else f"{why}, as {candidate}"
+
+
 def _ancestor_programs() -> list[tuple[Path, str]]:
     """The programs that started this process, nearest first: argv[0] (made
     absolute against the process's working directory, not resolved, since a
@@ -661,15 +679,18 @@ def _ancestor_programs() -> list[tuple[Path, str]]:
     return found
 
 
-def uwsgi_beside_interpreter() -> tuple[Path, str] | None:
+def uwsgi_beside_interpreter(skipped: list[str] | None = None) -> tuple[Path, str] | None:
     """The uwsgi installed with the Python the user runs, and why it was chosen.
 
     In order: a virtual environment's bin/ of this interpreter or of
     $VIRTUAL_ENV; the nearest ancestor process started from a virtual
     environment's bin/ (``python -m build`` and ``uv build`` run the build in a
     temporary environment of their own); the interpreter's user scripts
-    directory (``pip install --user``); the interpreter's own directory.
+    directory (``pip install --user``); the interpreter's own directory. Only
+    a uwsgi no other user can change counts (the others are in ``skipped``):
+    an ancestor's argv[0] can name any directory.
     """
+    skipped = [] if skipped is None else skipped
     here = Path(sys.executable)
     candidates: list[tuple[Path, str]] = [
         (here.parent, f"installed beside the interpreter {here}"),
@@ -678,17 +699,17 @@ def uwsgi_beside_interpreter() -> tuple[Path, str] | None:
     if os.environ.get("VIRTUAL_ENV"):
         candidates.append((Path(os.environ["VIRTUAL_ENV"]) / "bin", "installed in the activated environment $VIRTUAL_ENV"))
     for directory, why in candidates:
-        if _is_venv_bin(directory) and _executable_uwsgi(directory):
-            return directory / "uwsgi", why
+        if _is_venv_bin(directory) and (found := _trusted_uwsgi(directory, why, skipped)):
+            return found
     for program, command in _ancestor_programs():
-        if _is_venv_bin(program.parent) and _executable_uwsgi(program.parent):
-            return program.parent / "uwsgi", f"installed beside {program}, which started this process ({command})"
+        why = f"installed beside {program}, which started this process ({command})"
+        if _is_venv_bin(program.parent) and (found := _trusted_uwsgi(program.parent, why, skipped)):
+            return found
     user_scripts = _user_scripts_dir()
-    if user_scripts and _executable_uwsgi(user_scripts):
-        return user_scripts / "uwsgi", f"installed in the user scripts directory {user_scripts} (pip install --user)"
-    if _executable_uwsgi(here.parent):
-        return here.parent / "uwsgi", f"installed beside the interpreter {here}"
-    return None
+    why = f"installed in the user scripts directory {user_scripts} (pip install --user)"
+    if user_scripts and (found := _trusted_uwsgi(user_scripts, why, skipped)):
+        return found
+    return _trusted_uwsgi(here.parent, f"installed beside the interpreter {here}", skipped)
 
 
 def _user_scripts_dir() -> Path | None:
@@ -700,14 +721,19 @@ def _user_scripts_dir() -> Path | None:
         return None
 
 
-def find_default_uwsgi() -> tuple[Path, str] | None:
+def find_default_uwsgi(skipped: list[str] | None = None) -> tuple[Path, str] | None:
     """The uwsgi the user runs, and why: the one installed with the user's
-    Python (see uwsgi_beside_interpreter), then the one on PATH."""
-    beside = uwsgi_beside_interpreter()
+    Python (see uwsgi_beside_interpreter), then the first on PATH that no other
+    user can change; why any other was passed over goes into ``skipped``."""
+    skipped = [] if skipped is None else skipped
+    beside = uwsgi_beside_interpreter(skipped)
     if beside:
         return beside
-    found = shutil.which("uwsgi")
-    return (Path(found), "found on PATH") if found else None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        found = _trusted_uwsgi(Path(directory or os.curdir), "found on PATH", skipped)
+        if found:
+            return found
+    return None
 
 
 def default_uwsgi() -> str | None:
