@@ -3,10 +3,11 @@ no wheel left behind, and the source tree as it was."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, tree_digest
+from conftest import SAMPLE, assert_one_clean_failure, build_wheel, clean_env, copy_project, run, tree_digest
 
 SAMPLE_PYPROJECT = (SAMPLE / "pyproject.toml").read_text()
 
@@ -45,6 +46,7 @@ def with_missing_header(project: Path) -> None:
 CASES = {
     "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: allow-outside-sources, package, pin-uwsgi, plugins, ship-sources, strip, uwsgi"),
     "wrong type": (with_table('plugins = "."'), r"tool.uwsgi-plugin.plugins must be a list of strings, got '\.' \(a string\)"),
+    "NUL byte": (with_table('plugins = ["a\\u0000b"]'), r"tool.uwsgi-plugin.plugins in pyproject.toml holds a NUL byte \('a\\x00b'\); no path or name can hold one: remove it"),
     "missing entry point": (without_entry_point, r'declares no \'uwsgi.plugins\' entry point for the plugin\(s\) hello.*\[project.entry-points."uwsgi.plugins"\]\nhello = "uwsgi_plugin_hello:plugin_dir"'),
     "no uwsgiplugin.py": (without_uwsgiplugin, r"has no uwsgiplugin.py"),
     "syntax error": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello'\n"), r"uwsgiplugin.py, line \d+: syntax error"),
@@ -87,6 +89,20 @@ def test_named_binary_is_not_uwsgi(how, tmp_path, outdir):
     else:
         result = build_wheel(project, outdir, check=False, env=clean_env(UWSGI_PLUGIN_BACKEND_UWSGI="/bin/true"))
     assert_one_clean_failure(result, project, before, outdir, r"/bin/true is not a uwsgi binary: `true --version` printed .*, not what uwsgi prints")
+
+
+def test_nul_byte_in_build_dir(tmp_path, outdir):
+    """Issue 21: a traceback from mkdir. A command line cannot carry a NUL byte; a pip configuration file can."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    config = tmp_path / "pip.conf"
+    config.write_bytes(b"[wheel]\nconfig-settings = build-dir=" + bytes(tmp_path / "build") + b"\0x\n")
+    env = clean_env(PIP_CONFIG_FILE=str(config), UWSGI_PLUGIN_BACKEND_UWSGI="/usr/bin/uwsgi-core")
+    result = run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-w", outdir, project],
+                 check=False, env=env)
+    assert_one_clean_failure(result, project, before, outdir,
+                             r"-C build-dir holds a NUL byte \('/.*/build\\x00x'\); no path or name can hold one: remove it")
+    assert not (tmp_path / "build").exists()
 
 
 def test_named_binary_missing(tmp_path, outdir):

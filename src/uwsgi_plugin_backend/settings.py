@@ -205,6 +205,14 @@ def resolve(option: Option, config_settings: ConfigSettings, table: dict[str, An
     return (None if isinstance(option.default, Described) else option.default), ""
 
 
+def refuse_nul(value: object, source: str) -> None:
+    """A NUL byte ends a C string, so no path, name or flag can hold one: every
+    os call refuses it with a ValueError, a traceback if it got that far."""
+    for text in value if isinstance(value, list) else [value]:
+        if isinstance(text, str) and "\0" in text:
+            raise BackendError(f"{source} holds a NUL byte ({text!r}); no path or name can hold one: remove it")
+
+
 def check_config_keys(config_settings: ConfigSettings) -> None:
     """Refuse a -C key that neither this backend nor scikit-build-core knows,
     before anything is compiled (scikit-build-core itself finds out only when
@@ -293,6 +301,8 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
     """Read pyproject.toml in ``root``, the config settings and the environment, and check them all."""
     given = {key: value if isinstance(value, str) else list(value) for key, value in (config_settings or {}).items()}
     check_config_keys(given)
+    for key, value in given.items():  # scikit-build-core's keys too
+        refuse_nul(value, f"-C {key}")
     pyproject = load_pyproject(root)
     project = pyproject.get("project")
     if not isinstance(project, dict) or not isinstance(project.get("name"), str):
@@ -303,6 +313,7 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
     origins: dict[str, str] = {}
     for option in OPTIONS:
         values[option.key], origins[option.key] = resolve(option, given, table)
+        refuse_nul(values[option.key], origins[option.key])
     package = values["package"] or default_package(project["name"])
     if not isinstance(package, str) or not package.isidentifier():
         raise BackendError(
