@@ -21,6 +21,7 @@ from conftest import (
     make_venv,
     run,
     running_uwsgi,
+    tree_digest,
 )
 
 BIN = Path(sys.executable).parent
@@ -94,6 +95,24 @@ def test_init_then_pip_wheel(tool_venv, tmp_path, wheelhouse):
     tool_venv.pip("wheel", "-q", "--no-deps", "--find-links", wheelhouse, "-w", tmp_path / "out", where, cwd=tmp_path)
     [wheel] = (tmp_path / "out").glob("*.whl")
     assert wheel.name.startswith("uwsgi_plugin_hello-0.1.0-py3-none-manylinux")
+
+
+def test_init_where_pyproject_is_a_dangling_link(tmp_path):
+    """Issue 21: a traceback, or a pyproject.toml written wherever the link pointed."""
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    for name in ("hello.c", "uwsgiplugin.py"):
+        (plugin / name).write_bytes((SAMPLE / name).read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (plugin / "pyproject.toml").symlink_to(elsewhere / "pyproject.toml")
+    before = tree_digest(tmp_path)
+    result = run([BIN / "uwsgi-plugin-backend", "init", plugin], check=False, env=clean_env())
+    assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout
+    assert result.stdout.strip() == (
+        f"uwsgi-plugin-backend: error: {plugin}/pyproject.toml is a symbolic link to {elsewhere}/pyproject.toml, which "
+        "does not exist; init writes a new file only, never through a link: remove the link and run init again")
+    assert tree_digest(tmp_path) == before
 
 
 def test_editable_install_rebuild_serves_changed_source(tmp_path, wheelhouse):

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
@@ -61,14 +62,18 @@ def _init(args: argparse.Namespace) -> int:
     target = directory / "pyproject.toml"
     if target.exists():
         raise BackendError(f"{target} already exists; init writes a new one only (add the lines from the README to yours)")
+    if target.is_symlink():
+        raise BackendError(f"{target} is a symbolic link to {os.readlink(target)}, which does not exist; init writes "
+                           "a new file only, never through a link: remove the link and run init again")
     with tempfile.TemporaryDirectory() as tmp:
         name = plugin_name(directory.absolute(), Path(tmp), Path(tmp))
     distribution = f"uwsgi-plugin-{name.replace('_', '-')}".lower()
     package = default_package(distribution)  # the package the build derives from the project name
-    target.write_text(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
-    readme = directory / "README.md"
-    if not readme.exists():
-        readme.write_text(README_TEMPLATE.format(distribution=distribution, name=name, package=package))
+    # "x": a new file or none, never one written through a link that appeared after the checks above.
+    with target.open("x") as f:
+        f.write(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
+    with contextlib.suppress(FileExistsError), (directory / "README.md").open("x") as f:  # the user's own, or their link
+        f.write(README_TEMPLATE.format(distribution=distribution, name=name, package=package))
     print(f"wrote {target}: distribution {distribution}, import package {package}, entry point {name}")
     # A bare name would make pip look on the index (`pip install fresh` installs PyPI's "fresh"): give a path.
     where = shlex.quote(str(directory) if os.sep in str(directory) else f".{os.sep}{directory}")
