@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, build_wheel, clean_env, copy_project, run
+from conftest import SAMPLE, build_wheel, clean_env, copy_project, make_venv, plugin_answer, run
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +78,8 @@ def hostile(honest: Path, target: Path, case: str, root: Path) -> Path:
         extra = [(f"{build}/sitecustomize.py", b"import os")]
     elif case == "nested in a build":
         extra = [(f"{build}/sub/evil_plugin.so", b"\x7fELF")]
+    elif case == "real plugin without its loader":
+        extra = [(f"{build}/evil_plugin.real.so", b"\x7fELF")]
     record = [record_line(info if isinstance(info, str) else info.filename, data) for info, data in [*items, *extra]]
     if case == "hash":
         items = [(info, data + b"\0" if info.filename == shared_object else data) for info, data in items]
@@ -97,8 +99,9 @@ CASES = {
     "symlink": "is a symbolic link",
     "duplicate": "twice",
     "other package's builds": "differs between them",
-    "not a build file": "only <NAME>_plugin.so and build.json belong",
-    "nested in a build": "only <NAME>_plugin.so and build.json belong",
+    "not a build file": "only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong",
+    "nested in a build": "only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong",
+    "real plugin without its loader": "evil_plugin.real.so without the evil_plugin.so that loads it",
     "hash": "does not match the hash in its RECORD",
     "size": "does not match the size in its RECORD",
     "not in RECORD": "is not in its RECORD",
@@ -129,3 +132,40 @@ def test_merge_refuses_a_hostile_or_damaged_input(tmp_path, two_wheels, case):
     merged = tmp_path / "honest-merged"
     run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", honest, other, "-o", merged], env=clean_env())
     assert len([n for n in zipfile.ZipFile(next(merged.glob("*.whl"))).namelist() if n.endswith("_plugin.so")]) == 2
+
+
+# Two pyuwsgi releases with other ABI keys and one wheel tag under a given Python
+# (2.0.30's wheels are manylinux_2_28, these are manylinux2014): the CI jobs of one release each.
+PYUWSGI_RELEASES = ("2.0.28.post1", "2.0.29")
+
+
+def test_merged_pyuwsgi_wheels_serve_from_each_pyuwsgi(tmp_path):
+    """A pyuwsgi build ships a loader as hello_plugin.so and the plugin as hello_plugin.real.so:
+    both of each build land in the merged wheel, and each pyuwsgi is served by its own."""
+    venvs, wheels = [], []
+    for release in PYUWSGI_RELEASES:
+        venvs.append(make_venv(tmp_path / f"py uwsgi {release}", f"pyuwsgi=={release}"))
+        out = tmp_path / f"out-{release}"
+        build_wheel(copy_project(SAMPLE, tmp_path / f"p-{release}"), out, f"-Cuwsgi={venvs[-1].uwsgi}",
+                    env=clean_env(SOURCE_DATE_EPOCH="1700000000"))
+        [wheel] = out.glob("*.whl")
+        wheels.append(wheel)
+    run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", *wheels, "-o", tmp_path / "merged"], env=clean_env())
+    [merged] = (tmp_path / "merged").glob("*.whl")
+    assert merged.name == wheels[0].name
+    names = zipfile.ZipFile(merged).namelist()
+    builds = {name.rsplit("/", 1)[0] for name in names if name.startswith("uwsgi_plugin_hello/uwsgi_builds/")}
+    assert len(builds) == 2
+    for build in builds:
+        assert sorted(name for name in names if name.startswith(build + "/")) == [
+            f"{build}/build.json", f"{build}/hello_plugin.real.so", f"{build}/hello_plugin.so"]
+    site = tmp_path / "site"
+    run([sys.executable, "-m", "zipfile", "-e", merged, site])
+    served_from = set()
+    for release, venv in zip(PYUWSGI_RELEASES, venvs):
+        directory = run([venv.python, "-m", "uwsgi_plugin_hello", "--uwsgi", venv.uwsgi],
+                        env=clean_env(PYTHONPATH=str(site))).stdout.strip()
+        served_from.add(directory)
+        greeting = f"Hello merged, pyuwsgi {release}"
+        assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / f"log-{release}", "--hello-greeting", greeting) == greeting
+    assert {str(site / build) for build in builds} == served_from

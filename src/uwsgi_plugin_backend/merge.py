@@ -16,7 +16,10 @@ from .wheel_files import read_wheel, wheel_epoch, write_wheel
 BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 
 
-BUILD_FILE = re.compile(r"^(build\.json|[A-Za-z_][A-Za-z0-9_]*_plugin\.so)$")
+# A build holds build.json and each plugin as <NAME>_plugin.so; where that is a
+# loader that opens the plugin itself (pyuwsgi builds; every build, issue 21),
+# the plugin lies beside it as <NAME>_plugin.real.so.
+BUILD_FILE = re.compile(r"^(build\.json|[A-Za-z_][A-Za-z0-9_]*_plugin(\.real)?\.so)$")
 
 
 def _package(wheel: Path, files: dict[str, bytes]) -> str:
@@ -34,15 +37,22 @@ def _build_of(name: str, package: str) -> str | None:
 
 
 def _check_builds(wheel: Path, files: dict[str, bytes], package: str) -> None:
-    """A build directory holds build.json and <NAME>_plugin.so files, nothing else."""
+    """A build directory holds build.json and <NAME>_plugin.so files, each perhaps
+    with its <NAME>_plugin.real.so, nothing else."""
     for name in files:
         parts = PurePosixPath(name).parts
         if _build_of(name, package) and (
             len(parts) != 4 or not re.fullmatch(r"abi_\w+", parts[2]) or not BUILD_FILE.match(parts[3])
         ):
             raise BackendError(
-                f"{wheel.name} holds {name}: only <NAME>_plugin.so and build.json belong in "
+                f"{wheel.name} holds {name}: only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong in "
                 f"{package}/{BUILDS_DIR}/abi_<key>/; refusing it: merge only wheels this backend built"
+            )
+        loader = name.removesuffix(".real.so") + ".so"
+        if name.endswith("_plugin.real.so") and _build_of(name, package) and loader not in files:
+            raise BackendError(
+                f"{wheel.name} holds {name} without the {PurePosixPath(loader).name} that loads it; "
+                "refusing it: merge only wheels this backend built"
             )
 
 
