@@ -43,7 +43,7 @@ LEARNED = TOOL_CACHE / "layouts" / hashlib.sha256(
 
 # Fixtures that compile uwsgi, install pyuwsgi or build this backend's wheel: a
 # test using one is slow, whether or not it says so itself.
-SLOW_FIXTURES = {"pip_uwsgi", "uwsgi_venv", "pyuwsgi_venv", "wheelhouse"}
+SLOW_FIXTURES = {"pip_uwsgi", "pip_variants", "uwsgi_venv", "pyuwsgi_venv", "wheelhouse"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -211,6 +211,21 @@ def wheelhouse(tmp_path_factory) -> Path:
     house = tmp_path_factory.mktemp("wheelhouse")
     run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", house, REPO], env=clean_env())
     return house
+
+
+VARIANTS = {"default": None, "lean": "xml=false;json=false;yaml=false", "nossl": "ssl=false"}
+
+
+@pytest.fixture(scope="session")
+def pip_variants(tmp_path_factory) -> dict[str, Path]:
+    """uWSGI 2.0.31 from its sdist, three ways."""
+    root = tmp_path_factory.mktemp("variants")
+    binaries = {}
+    for name, override in VARIANTS.items():  # one at a time: the machine has 2 cores
+        venv = make_venv(root / name)
+        venv.install(kept_uwsgi_wheel(name, override))
+        binaries[name] = venv.uwsgi
+    return binaries
 
 
 @pytest.fixture(scope="session")

@@ -16,27 +16,11 @@ from conftest import (
     build_wheel,
     clean_env,
     copy_project,
-    kept_uwsgi_wheel,
     make_venv,
     plugin_answer,
     run,
     tree_digest,
 )
-
-VARIANTS = {"default": None, "lean": "xml=false;json=false;yaml=false", "nossl": "ssl=false"}
-
-
-@pytest.fixture(scope="session")
-def pip_variants(tmp_path_factory) -> dict[str, Path]:
-    """uWSGI 2.0.31 from its sdist, three ways."""
-    root = tmp_path_factory.mktemp("variants")
-    binaries = {}
-    for name, override in VARIANTS.items():  # one at a time: the machine has 2 cores
-        venv = make_venv(root / name)
-        venv.install(kept_uwsgi_wheel(name, override))
-        binaries[name] = venv.uwsgi
-    return binaries
-
 
 @pytest.fixture(scope="session")
 def pyuwsgi_releases(tmp_path_factory) -> dict[str, Venv]:

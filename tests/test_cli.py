@@ -71,7 +71,7 @@ def test_info_names_uwsgi_abi_and_cache(tool_venv):
     out = cli(tool_venv, "info").stdout
     assert f"uwsgi:      {tool_venv.uwsgi}" in out
     assert "installed beside the interpreter" in out
-    assert re.search(r"ABI key:    a2-[0-9a-f]{16}", out)
+    assert re.search(r"ABI key:    a3-[0-9a-f]{16}", out)
     assert "kit cached: " in out and "/kits/" in out
 
 

@@ -206,13 +206,14 @@ def without_flag(words: list[str], flag: Flag) -> list[str]:
 
 def candidate_toggles(cflags: str, dot_h: bytes) -> dict[str, list[str]]:
     """candidate -> the CFLAGS' words with it toggled: ``-DX`` for each macro
-    the CFLAGS define (undefined by an -UX at the end, whatever its spelling),
-    ``+DX`` for each macro uwsgi.h tests that they leave undefined, and
-    ``option`` for each option not known to be neutral (taken out)."""
+    the CFLAGS define (undefined, whatever its spelling),
+    ``+DX`` for each macro uwsgi.h tests that they leave undefined (added),
+    and ``option`` for each option not known to be neutral (taken out)."""
     words = shell_words(cflags)
     defines, flags = read_flags(cflags)
-    toggles = {f"-D{macro}": [*words, f"-U{macro}"] for macro in sorted(defines)}
-    toggles.update({f"+D{macro}": [*words, f"-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())})
+    # As -Wp, options: gcc's driver passes them after every plain -D and -U, so they win.
+    toggles = {f"-D{macro}": [*words, f"-Wp,-U{macro}"] for macro in sorted(defines)}
+    toggles.update({f"+D{macro}": [*words, f"-Wp,-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())})
     for flag in flags:
         if not neutral_flag(flag):
             toggles[flag_text(flag)] = without_flag(words, flag)
@@ -300,13 +301,15 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     consulted = _consulted(compiler, flags, kit_dir, source)
 
     def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
-        index, (macro, toggled) = item
+        index, (candidate, toggled) = item
         # The same text after the preprocessor compiles to the same layouts: most
-        # toggles (macros uwsgi.h never uses) end here, at a tenth of a compile.
-        if base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
-            return macro, None, None
+        # macro toggles (macros uwsgi.h never uses) end here, at a tenth of a compile.
+        # Not so an option (-fpack-struct): it changes the compile, not the text.
+        is_macro = candidate[:2] in ("-D", "+D")
+        if is_macro and base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
+            return candidate, None, None
         obj = work / f"toggle-{index}.o"
-        return macro, obj, _compile(compiler, toggled, kit_dir, TU, obj)
+        return candidate, obj, _compile(compiler, toggled, kit_dir, TU, obj)
 
     why: dict[str, list[str]] = {}
     import concurrent.futures  # late: only learning needs it
@@ -362,7 +365,7 @@ def _changes(kit: UwsgiKit, compiled: str) -> list[tuple[str, list[str]]]:
     for name in sorted((defines.keys() | base_defines.keys()) & consulted):
         if defines.get(name) != base_defines.get(name):
             word = f"-U{name}" if name not in defines else f"-D{name}={defines[name]}"
-            changes.append((word, [*base_words, word]))
+            changes.append((word, [*base_words, f"-Wp,{word}"]))
     known = {flag_text(flag) for flag in base_flags} | set(kit.learned.neutral_flags)
     for flag in flags:
         if not neutral_flag(flag) and flag_text(flag) not in known:

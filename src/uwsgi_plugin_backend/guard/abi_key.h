@@ -137,8 +137,14 @@ static void abi_undefine(struct abi_reading *reading, const char *name) {
 	}
 }
 
+/* Read WORDS into READING. At the top level (PREFIX ""), -Wp, and -Xpreprocessor
+ * words are read after all others: gcc's driver hands them to the preprocessor
+ * after every plain -D and -U. */
 static void abi_read_words(struct abi_reading *reading, char **words, size_t n, const char *prefix) {
-	size_t i = 0;
+	size_t i = 0, n_later = 0;
+	size_t *later = *prefix ? NULL : malloc((n + 1) * sizeof(size_t)); /* where those words are, times 2, +1 after -Xpreprocessor */
+	if (!*prefix && !later)
+		return;
 	while (i < n) {
 		char *word = words[i], *argument = NULL, *text = NULL;
 		char kind = 0;
@@ -154,7 +160,11 @@ static void abi_read_words(struct abi_reading *reading, char **words, size_t n, 
 			kind = word[1];
 			text = word + 2;
 		}
-		size_t name_len = text ? strcspn(text, "=(") : 0;
+		size_t name_len = text ? strcspn(text, "=(") : 0, j;
+		for (j = 0; j < name_len; j++) /* gcc makes odd macros of odd names: such a word counts as an option */
+			if (!(text[j] == '_' || (text[j] >= 'A' && text[j] <= 'Z') || (text[j] >= 'a' && text[j] <= 'z')
+			      || (j && text[j] >= '0' && text[j] <= '9')))
+				name_len = 0;
 		if (kind == 'D' && name_len) {
 			char *equal = strchr(text, '=');
 			const char *value = equal ? equal + 1 : "1";
@@ -165,29 +175,39 @@ static void abi_read_words(struct abi_reading *reading, char **words, size_t n, 
 				reading->defines[reading->n_defines++].value = value;
 			}
 		} else if (kind == 'U' && name_len) {
+			text[name_len] = 0;
 			abi_undefine(reading, text);
 		} else if (!*prefix && !strncmp(word, "-Wp,", 4)) {
-			char *pieces[256];
-			size_t count = 0;
-			char *p = word + 4;
-			for (;;) {
-				char *comma = strchr(p, ',');
-				if (count < 256)
-					pieces[count++] = p;
-				if (!comma)
-					break;
-				*comma = 0;
-				p = comma + 1;
-			}
-			abi_read_words(reading, pieces, count, "-Wp,");
+			later[n_later++] = (i - 1) * 2;
 		} else if (!*prefix && !strcmp(word, "-Xpreprocessor") && argument) {
-			abi_read_words(reading, &argument, 1, "-Xpreprocessor ");
+			later[n_later++] = (i - 1) * 2 + 1; /* the argument's place: read on its own */
 		} else if (reading->n_flags < reading->max_flags) {
 			reading->flags[reading->n_flags].prefix = prefix;
 			reading->flags[reading->n_flags].option = word;
 			reading->flags[reading->n_flags++].argument = argument;
 		}
 	}
+	for (i = 0; i < n_later; i++) {
+		char *word = words[later[i] / 2];
+		if (later[i] % 2) {
+			abi_read_words(reading, &words[later[i] / 2], 1, "-Xpreprocessor ");
+			continue;
+		}
+		char *pieces[256];
+		size_t count = 0;
+		char *p = word + 4;
+		for (;;) {
+			char *comma = strchr(p, ',');
+			if (count < 256)
+				pieces[count++] = p;
+			if (!comma)
+				break;
+			*comma = 0;
+			p = comma + 1;
+		}
+		abi_read_words(reading, pieces, count, "-Wp,");
+	}
+	free(later);
 }
 
 /* OUT = prefix + option [+ " " + argument], when it fits. */

@@ -62,6 +62,7 @@ KEY_FORMAT = "a3"
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif)\b(.*)$")
 DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)")
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Shown in the human summary as +name or -name.
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
 ELF_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
@@ -177,7 +178,11 @@ def flag_text(flag: Flag) -> str:
     return prefix + option + ("" if argument is None else " " + argument)
 
 
-def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], prefix: str) -> None:
+def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], prefix: str) -> list[tuple[list[str], str]]:
+    """Read ``words`` into ``defines`` and ``flags``; return the -Wp, and
+    -Xpreprocessor words, which gcc's driver hands the preprocessor after
+    every plain -D and -U, whatever their place on the command line."""
+    later: list[tuple[list[str], str]] = []
     index = 0
     while index < len(words):
         word, argument = words[index], None
@@ -187,26 +192,31 @@ def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], pr
             index += 1
         kind, text = (word[1], argument) if argument is not None and word in ("-D", "-U") else (word[1:2], word[2:])
         name = text.split("=", 1)[0].split("(", 1)[0] if kind in ("D", "U") and word[:2] in ("-D", "-U") else ""
+        if not C_IDENTIFIER.fullmatch(name):  # gcc makes odd macros of odd names: such a word counts as an option
+            name = ""
         if name and kind == "D":
             defines.pop(name, None)
             defines[name] = text.split("=", 1)[1] if "=" in text else "1"
         elif name and kind == "U":
-            defines.pop(text, None)
+            defines.pop(name, None)
         elif not prefix and word.startswith("-Wp,"):
-            _read_words(word[4:].split(","), defines, flags, "-Wp,")
+            later.append((word[4:].split(","), "-Wp,"))
         elif not prefix and word == "-Xpreprocessor" and argument is not None:
-            _read_words([argument], defines, flags, "-Xpreprocessor ")
+            later.append(([argument], "-Xpreprocessor "))
         else:
             flags.append((prefix, word, argument))
+    return later
 
 
 def read_flags(cflags: str) -> tuple[dict[str, str], list[Flag]]:
     """What gcc makes of ``cflags``: the macros it defines, with their values
     (``-DX`` is X=1; ``-D X``, ``-Wp,-DX`` and ``-Xpreprocessor -DX`` alike;
-    a later -D or -U wins), and every other option in order."""
+    a later -D or -U wins, and -Wp, and -Xpreprocessor ones come after all
+    others, as gcc's driver passes them), and every other option in order."""
     defines: dict[str, str] = {}
     flags: list[Flag] = []
-    _read_words(shell_words(cflags), defines, flags, "")
+    for words, prefix in _read_words(shell_words(cflags), defines, flags, ""):
+        _read_words(words, defines, flags, prefix)
     return defines, flags
 
 

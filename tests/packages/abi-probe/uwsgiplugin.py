@@ -1,0 +1,5 @@
+NAME = 'probe'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['probe']
