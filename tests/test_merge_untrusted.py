@@ -1,12 +1,16 @@
-"""`merge` reads CI artifacts: wheels it must treat as untrusted (issue 12, item 1).
-A hostile or damaged input is refused with one error line, before anything is
-written; nothing lands outside -o, or in it."""
+"""`merge` reads CI artifacts: wheels it must treat as untrusted (issue 12, item 1;
+issue 21). A hostile or damaged input is refused with one error line, before
+anything is written; nothing lands outside -o, or in it. Entries are read a
+chunk at a time with a size bound: no input makes merge hold a file whole."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import stat
+import struct
+import subprocess
 import sys
 import warnings
 import zipfile
@@ -80,6 +84,8 @@ def hostile(honest: Path, target: Path, case: str, root: Path) -> Path:
         extra = [(f"{build}/sub/evil_plugin.so", b"\x7fELF")]
     elif case == "real plugin without its loader":
         extra = [(f"{build}/evil_plugin.real.so", b"\x7fELF")]
+    elif case == "two .dist-info directories":
+        extra = [("uwsgi_plugin_hello-1.0.1.dist-info/METADATA", b"Metadata-Version: 2.1\nName: uwsgi-plugin-hello\n")]
     record = [record_line(info if isinstance(info, str) else info.filename, data) for info, data in [*items, *extra]]
     if case == "hash":
         items = [(info, data + b"\0" if info.filename == shared_object else data) for info, data in items]
@@ -90,7 +96,49 @@ def hostile(honest: Path, target: Path, case: str, root: Path) -> Path:
         record = [line for line in record if not line.startswith(shared_object + ",")]
     elif case == "RECORD names a missing file":
         record.append(record_line("uwsgi_plugin_hello/gone.py", b"gone"))
-    return write(target, [*items, *extra], None if case == "no RECORD" else record_name, record)
+    write(target, [*items, *extra], None if case == "no RECORD" else record_name, record)
+    if case == "encrypted":
+        patch_entry(target, shared_object, flag_bits=0x1)
+    elif case == "compression method 93":
+        patch_entry(target, shared_object, method=93)  # zstd, which zipfile reads from Python 3.14 on
+    elif case == "corrupt deflate data":
+        assert dict((i.filename, i) for i, _ in items)[shared_object].compress_type == zipfile.ZIP_DEFLATED
+        patch_entry(target, shared_object, first_data_byte=0b111)  # a last block of the reserved type 3
+    elif case == "over 2 GiB in all":
+        for info, _ in items[:5]:  # each below the bound for one file
+            patch_entry(target, info.filename, file_size=480 * 2**20)
+    return target
+
+
+def patch_entry(wheel: Path, name: str, flag_bits: int = 0, method: int | None = None,
+                first_data_byte: int | None = None, file_size: int | None = None) -> None:
+    """Change the zip headers of ``name`` by hand, in its central directory record and its local
+    header alike (zipfile writes no such entry): add general purpose flag bits, set the
+    compression method or the size it claims to unpack to, or overwrite the first byte of its
+    compressed data."""
+    raw = bytearray(wheel.read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    count, _, offset = struct.unpack_from("<HII", raw, end + 10)
+    for _ in range(count):
+        assert raw[offset:offset + 4] == b"PK\x01\x02"
+        flags, compression = struct.unpack_from("<HH", raw, offset + 8)
+        name_size, extra_size, comment_size = struct.unpack_from("<HHH", raw, offset + 28)
+        [local] = struct.unpack_from("<I", raw, offset + 42)
+        if raw[offset + 46:offset + 46 + name_size].decode() == name:
+            new = (flags | flag_bits, compression if method is None else method)
+            struct.pack_into("<HH", raw, offset + 8, *new)
+            struct.pack_into("<HH", raw, local + 6, *new)
+            if file_size is not None:
+                struct.pack_into("<I", raw, offset + 24, file_size)
+                struct.pack_into("<I", raw, local + 22, file_size)
+            if first_data_byte is not None:
+                local_name_size, local_extra_size = struct.unpack_from("<HH", raw, local + 26)
+                raw[local + 30 + local_name_size + local_extra_size] = first_data_byte
+            break
+        offset += 46 + name_size + extra_size + comment_size
+    else:
+        raise AssertionError(f"{wheel.name} has no {name}")
+    wheel.write_bytes(raw)
 
 
 CASES = {
@@ -102,6 +150,11 @@ CASES = {
     "not a build file": "only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong",
     "nested in a build": "only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong",
     "real plugin without its loader": "evil_plugin.real.so without the evil_plugin.so that loads it",
+    "two .dist-info directories": "holds 2 .dist-info directories (uwsgi_plugin_hello-1.0.0.dist-info, uwsgi_plugin_hello-1.0.1.dist-info)",
+    "encrypted": "hello_plugin.so is encrypted or patched (zip flag bits 0x0001)",
+    "compression method 93": "hello_plugin.so is compressed with zip method 93; wheels are stored or deflated",
+    "corrupt deflate data": "hello_plugin.so cannot be unpacked (Error -3 while decompressing data: invalid block type)",
+    "over 2 GiB in all": "unpacks to more than the 2 GiB a plugin wheel may have; refusing it",
     "hash": "does not match the hash in its RECORD",
     "size": "does not match the size in its RECORD",
     "not in RECORD": "is not in its RECORD",
@@ -169,3 +222,62 @@ def test_merged_pyuwsgi_wheels_serve_from_each_pyuwsgi(tmp_path):
         greeting = f"Hello merged, pyuwsgi {release}"
         assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / f"log-{release}", "--hello-greeting", greeting) == greeting
     assert {str(site / build) for build in builds} == served_from
+
+
+def with_zeros(honest: Path, target: Path, size: int) -> Path:
+    """A copy of ``honest`` with one more file of ``size`` zero bytes, deflated (1 GiB
+    makes a 1 MB wheel) and rightly in its RECORD, written a chunk at a time."""
+    items, record_name = entries(honest)
+    zeros, digest = bytes(2**20), hashlib.sha256()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w") as archive:
+        for info, data in items:
+            archive.writestr(info, data)
+        big = zipfile.ZipInfo("uwsgi_plugin_hello/zeros.bin", date_time=items[0][0].date_time)
+        big.compress_type, big.file_size = zipfile.ZIP_DEFLATED, size
+        with archive.open(big, "w") as out:
+            for _ in range(size // len(zeros)):
+                out.write(zeros)
+                digest.update(zeros)
+        hashed = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        record = [*(record_line(info.filename, data) for info, data in items),
+                  f"uwsgi_plugin_hello/zeros.bin,sha256={hashed},{size}", f"{record_name},,"]
+        archive.writestr(record_name, "\n".join(record) + "\n")
+    return target
+
+
+def merge_peak_memory(*args: Path | str) -> tuple[int, str, int]:
+    """Run merge; its exit status, output and peak resident memory in bytes (its own, by wait4)."""
+    process = subprocess.Popen([sys.executable, "-m", "uwsgi_plugin_backend", "merge", *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
+    with process.stdout:
+        output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, output, usage.ru_maxrss * 1024  # Linux counts KiB
+
+
+def test_merge_refuses_a_1_gib_entry_within_100_mb(tmp_path, two_wheels):
+    honest, other = two_wheels
+    bomb = with_zeros(other, tmp_path / "bomb" / other.name, 2**30)
+    assert bomb.stat().st_size < 2 * 2**20
+    status, output, peak = merge_peak_memory(honest, bomb, "-o", tmp_path / "merged")
+    assert status == 1 and output.count("uwsgi-plugin-backend: error:") == 1 and "Traceback" not in output, output
+    assert ("uwsgi-plugin-backend: error: " + f"{other.name}: uwsgi_plugin_hello/zeros.bin unpacks to 1073741824 bytes, "
+            "more than the 512 MiB a file of a plugin wheel may have; refusing the wheel\n") == output
+    assert peak < 100 * 2**20, peak
+    assert not (tmp_path / "merged").exists()
+
+
+def test_merge_streams_a_large_entry_within_100_mb(tmp_path, two_wheels):
+    """An entry below the bound is hashed and copied a chunk at a time, never held whole."""
+    size = 256 * 2**20
+    large = [with_zeros(wheel, tmp_path / f"large-{index}" / wheel.name, size) for index, wheel in enumerate(two_wheels)]
+    status, output, peak = merge_peak_memory(*large, "-o", tmp_path / "merged")
+    assert status == 0, output
+    assert peak < 100 * 2**20, peak
+    with zipfile.ZipFile(tmp_path / "merged" / large[0].name) as merged:
+        assert merged.getinfo("uwsgi_plugin_hello/zeros.bin").file_size == size
+        record = merged.read("uwsgi_plugin_hello-1.0.0.dist-info/RECORD").decode()
+    expected = base64.urlsafe_b64encode(hashlib.sha256(bytes(size)).digest()).rstrip(b"=").decode()
+    assert f"uwsgi_plugin_hello/zeros.bin,sha256={expected},{size}\n" in record

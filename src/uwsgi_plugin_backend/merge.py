@@ -3,7 +3,6 @@ version or platform) into one wheel that carries every build."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path, PurePosixPath
 
@@ -11,7 +10,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import BackendError
 from .runtime._uwsgi_plugin import BUILDS_DIR as RUNTIME_BUILDS_DIR
-from .wheel_files import read_wheel, wheel_epoch, write_wheel
+from .wheel_files import WheelEntry, wheel_entries, wheel_epoch, write_wheel
 
 BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 
@@ -22,7 +21,7 @@ BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 BUILD_FILE = re.compile(r"^(build\.json|[A-Za-z_][A-Za-z0-9_]*_plugin(\.real)?\.so)$")
 
 
-def _package(wheel: Path, files: dict[str, bytes]) -> str:
+def _package(wheel: Path, files: dict[str, WheelEntry]) -> str:
     """The import package: the one directory holding the runtime module."""
     packages = [name.split("/")[0] for name in files if re.fullmatch(r"[^/]+/_uwsgi_plugin\.py", name)]
     if len(packages) != 1:
@@ -36,7 +35,7 @@ def _build_of(name: str, package: str) -> str | None:
     return "/".join(parts[:3]) if parts[:2] == (package, BUILDS_DIR) else None
 
 
-def _check_builds(wheel: Path, files: dict[str, bytes], package: str) -> None:
+def _check_builds(wheel: Path, files: dict[str, WheelEntry], package: str) -> None:
     """A build directory holds build.json and <NAME>_plugin.so files, each perhaps
     with its <NAME>_plugin.real.so, nothing else."""
     for name in files:
@@ -64,11 +63,8 @@ def _identity(path: Path) -> tuple:
     return name, version, build, frozenset(tags)
 
 
-def _digest(files: dict[str, bytes], prefix: str) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(n for n in files if n.startswith(prefix + "/")):
-        digest.update(name.encode() + b"\0" + files[name] + b"\0")
-    return digest.hexdigest()
+def _files_of(files: dict[str, WheelEntry], build: str) -> dict[str, WheelEntry]:
+    return {name: entry for name, entry in files.items() if name.startswith(build + "/")}
 
 
 def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
@@ -84,8 +80,9 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     f"cannot merge {first.name} and {path.name}: their {label} differ; "
                     "merge only builds of the same project version with the same wheel tags"
                 )
-    # Every input is read and checked whole before anything is compared or written.
-    inputs = {path: read_wheel(path) for path in wheels}
+    # Every input is read through and checked before anything is compared or written;
+    # the files stay in the inputs, known by size and hash, until they are copied.
+    inputs = {path: wheel_entries(path) for path in wheels}
     package = _package(first, inputs[first])
     for path, files in inputs.items():
         _check_builds(path, files, package)
@@ -96,18 +93,19 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
             build = _build_of(name, package)
             if build is None and merged.get(name) != files.get(name):
                 raise BackendError(
-                    f"cannot merge {first.name} and {path.name}: {name} differs between them "
+                    f"cannot merge {first} and {path}: {name} differs between them "
                     "(only their uwsgi_builds/ may differ; were they built from the same source?)"
                 )
         for build in sorted({b for b in (_build_of(n, package) for n in files) if b}):
             if any(n.startswith(build + "/") for n in merged):
-                if _digest(merged, build) != _digest(files, build):
+                kept = _files_of(merged, build)
+                if kept != _files_of(files, build):
                     raise BackendError(
-                        f"cannot merge {path.name}: it carries {build} (the same ABI key) with other "
-                        f"contents than {first.name}; rebuild one of them"
+                        f"cannot merge {path}: it carries {build} (the same ABI key) with other "
+                        f"contents than {next(iter(kept.values())).wheel}; rebuild one of them"
                     )
                 continue
-            merged.update({n: data for n, data in files.items() if n.startswith(build + "/")})
+            merged.update(_files_of(files, build))
     target = output_dir / first.name
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
