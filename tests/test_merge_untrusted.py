@@ -187,6 +187,14 @@ def test_merge_refuses_a_hostile_or_damaged_input(tmp_path, two_wheels, case):
     assert len([n for n in zipfile.ZipFile(next(merged.glob("*.whl"))).namelist() if n.endswith("_plugin.so")]) == 2
 
 
+def test_merge_output_below_a_file(tmp_path, two_wheels):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    message = merge(*two_wheels, "-o", afile / "sub")
+    assert f"cannot write the output directory {afile / 'sub'}: Not a directory; {afile} is a file: -o names the directory" in message
+    assert afile.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 # Two pyuwsgi releases with other ABI keys and one wheel tag under a given Python
 # (2.0.30's wheels are manylinux_2_28, these are manylinux2014): the CI jobs of one release each.
 PYUWSGI_RELEASES = ("2.0.28.post1", "2.0.29")

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from .errors import BackendError
+from .errors import BackendError, writable_directory
 from .runtime._uwsgi_plugin import BUILDS_DIR as RUNTIME_BUILDS_DIR
 from .wheel_files import WheelEntry, wheel_entries, wheel_epoch, write_wheel
 
@@ -109,6 +109,17 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     target = output_dir / first.name
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
+    _output_directory(output_dir)
+    try:
+        write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
+    except OSError as error:
+        raise BackendError(f"cannot write {target}: {error.strerror or error}; pass -o a directory you can write") from None
     return target
+
+
+def _output_directory(output_dir: Path) -> None:
+    """Make -o; a file in its way is named (-o afile/sub)."""
+    in_the_way = next((p for p in [*reversed(output_dir.parents), output_dir] if p.exists() and not p.is_dir()), None)
+    fix = (f"{in_the_way} is a file: " if in_the_way else "") + (
+        "-o names the directory to write the merged wheel into (created if missing): pass a directory, e.g. -o dist")
+    writable_directory(output_dir, "the output directory", fix)
