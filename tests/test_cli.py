@@ -40,7 +40,7 @@ def test_list_shows_installed_plugins(tool_venv):
     out = cli(tool_venv, "list").stdout
     [row] = [line for line in out.splitlines() if line.startswith("hello ")]
     assert row.split()[:3] == ["hello", "uwsgi-plugin-hello", "1.0.0"]
-    assert row.endswith("yes") and "uwsgi_plugin_hello/uwsgi_builds/abi_a2_" in row
+    assert row.endswith("yes") and "uwsgi_plugin_hello/uwsgi_builds/abi_a3_" in row
 
 
 def test_args_load_plugin_even_with_spaces_in_paths(tool_venv, tmp_path):

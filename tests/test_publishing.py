@@ -128,7 +128,7 @@ def test_strip_removes_debug_info(tmp_path, debian_uwsgi):
         out = tmp_path / f"strip-{strip}"
         build_wheel(copy_project(SAMPLE, tmp_path / f"p-{strip}"), out, f"-Cuwsgi={debian_uwsgi}", f"-Cstrip={strip}")
         zipfile.ZipFile(the_wheel(out)).extractall(tmp_path / f"site-{strip}")
-        [shared_object] = (tmp_path / f"site-{strip}").glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.so")
+        [shared_object] = (tmp_path / f"site-{strip}").glob("uwsgi_plugin_hello/uwsgi_builds/*/hello_plugin.real.so")
         with shared_object.open("rb") as f:
             has_debug_info = ELFFile(f).get_section_by_name(".debug_info") is not None
         assert has_debug_info == (strip == "false")

@@ -49,7 +49,8 @@ def test_two_plugins_share_one_wheel(tmp_path, pip_uwsgi):
     [wheel] = (tmp_path / "out").glob("*.whl")
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     directory = run([sys.executable, "-m", "uwsgi_two", "--uwsgi", pip_uwsgi], cwd=tmp_path / "site", env=clean_env()).stdout.strip()
-    assert sorted(p.name for p in Path(directory).glob("*.so")) == ["first_plugin.so", "second_plugin.so"]
+    assert sorted(p.name for p in Path(directory).glob("*.so")) == [
+        "first_plugin.real.so", "first_plugin.so", "second_plugin.real.so", "second_plugin.so"]
     for name, modifier in (("first", 253), ("second", 254)):
         assert plugin_answer(pip_uwsgi, directory, "first,second", modifier, tmp_path / f"{name}.log") == name
 

@@ -77,7 +77,7 @@ OPTIONS = (
     Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
     Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed.", config="build-dir"),
     Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
-    Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, guard objects, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
+    Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, compiled loaders, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
     Option("uwsgi-timeout", float, UWSGI_TIMEOUT_SECONDS, "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),
     Option("lock-timeout", float, LOCK_TIMEOUT_SECONDS, "Seconds a build waits for another build using the same build directory or cache entry.", env=LOCK_TIMEOUT_ENV),
 )

@@ -102,7 +102,7 @@ def build_for(kit: UwsgiKit, config: Settings, names: list[str], options: BuildO
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
         plugins.append(build_plugin(kit, kit_dir, source, plugin_work, options, name, REAL_PLUGIN_LINK_FLAGS))
-        loaders[name] = compile_loader(kit, name, mismatch_fix(config), plugin_work / "loader")
+        loaders[name] = compile_loader(kit, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader")
     return UwsgiBuild(kit=kit, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
 
 

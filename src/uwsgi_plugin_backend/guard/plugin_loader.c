@@ -44,11 +44,17 @@ __asm__(".symver dlclose,dlclose@GLIBC_2.2.5");
 __asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
 __asm__(".symver dladdr,dladdr@GLIBC_2.2.5");
 __asm__(".symver dladdr1,dladdr1@GLIBC_2.3.3");
+__asm__(".symver memcpy,memcpy@GLIBC_2.2.5");
 #endif
 
 #define LOADER_STR2(x) #x
 #define LOADER_STR(x) LOADER_STR2(x)
 #define LOADER_CAPACITY 4096
+
+#ifdef LOADER_SECTION
+/* The real plugin's "uwsgi" section (REQUIRES = [...]): uWSGI reads it from the file it opens. */
+__attribute__((section("uwsgi"), used)) static const char loader_section[sizeof(LOADER_SECTION) - 1] = LOADER_SECTION;
+#endif
 
 /* Large enough for any struct uwsgi_plugin (about 600 bytes in 2.0). */
 __attribute__((aligned(64))) unsigned char LOADER_SYMBOL[LOADER_CAPACITY];
