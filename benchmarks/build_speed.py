@@ -35,7 +35,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from uwsgi_plugin_backend.kit import extract_kit
+from uwsgi_plugin_backend.target_uwsgi.abi import target_abi
+from uwsgi_plugin_backend.target_uwsgi.kit import extract_kit
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_plugin"
@@ -129,10 +130,10 @@ def empty_cache(path: Path):
 
 
 def learning(uwsgi: str) -> float:
-    """Learning which macros change uwsgi.h's layouts (abi_layout), uncached; seconds."""
+    """Learning which macros change uwsgi.h's layouts (target_uwsgi/layouts.py), uncached; seconds."""
     kit = extract_kit(Path(uwsgi))
     start = time.perf_counter()
-    _ = kit.learned  # computed on first access
+    target_abi(kit)  # learns, as a first build does
     return time.perf_counter() - start
 
 

@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime_module
+
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -32,11 +34,11 @@ PACKAGES = Path(__file__).resolve().parent / "packages"
 # pip's and uv's caches for the suite, kept between runs but never the user's own:
 # uwsgi compiled from its sdist is reused from here instead of from ~/.cache/pip.
 TOOL_CACHE = REPO / ".test-cache"
-# What the backend learns of a uwsgi.h's layouts (abi_layout.learn: some 4 s a uwsgi build,
+# What the backend learns of a uwsgi.h's layouts (target_uwsgi.layouts.learn: some 4 s a uwsgi build,
 # a pure function of uwsgi.h, the CFLAGS and the compiler) is kept for the suite like
 # pip's cache, so a test starts knowing it. The store is keyed by the learning code, so
 # changed code learns afresh; tests of learning itself are marked `unlearned`.
-LEARNING_CODE = ("abi_layout.py", "c_compiler.py", "runtime/_uwsgi_plugin.py")
+LEARNING_CODE = ("target_uwsgi/layouts.py", "target_uwsgi/compiler.py", "runtime/_uwsgi_plugin.py")
 LEARNED = TOOL_CACHE / "layouts" / hashlib.sha256(
     b"".join((REPO / "src" / "uwsgi_plugin_backend" / name).read_bytes() for name in LEARNING_CODE)).hexdigest()[:12]
 
@@ -170,7 +172,7 @@ UWSGI_RELEASE = "2.0.31"
 def _uwsgi_build_inputs(override: str | None) -> str:
     """What a pip-compiled uwsgi depends on beside its release: the profile override,
     and which of the headers of its optional features (-dev packages) are installed."""
-    from uwsgi_plugin_backend.plugin_build import FEATURE_HEADERS
+    from uwsgi_plugin_backend.plugin_build.plugin import FEATURE_HEADERS
 
     found = [h for h in FEATURE_HEADERS if any(Path(d, h).exists() for d in ("/usr/include", "/usr/include/libxml2"))]
     return hashlib.sha256(repr((override, found)).encode()).hexdigest()[:10]
@@ -292,7 +294,7 @@ def outdir(tmp_path) -> Path:
 def glibc_floor_tag(host: Path) -> str:
     """``manylinux_2_N_x86_64`` for the newest GLIBC_2.N symbol version ``host`` needs:
     the floor a plugin wheel for that uwsgi gets."""
-    from uwsgi_plugin_backend.platform_tags import _glibc_versions
+    from uwsgi_plugin_backend.wheel.platform_tags import _glibc_versions
 
     minor = max(int(version.split(".")[1]) for version in _glibc_versions(host))
     return f"manylinux_2_{max(minor, 5)}_x86_64"
@@ -493,3 +495,9 @@ def as_other_user(args: list, env: dict[str, str], paths: tuple[Path, ...] = (),
     setpriv = ["setpriv", "--reuid", NO_PASSWD_UID, "--regid", NO_PASSWD_UID, "--clear-groups"]
     path = os.pathsep.join([*map(str, paths), str(other_user_site())])
     return run([*setpriv, "/usr/bin/python3", *args], check=False, env={**env, "PYTHONPATH": path}, **kwargs)
+
+
+def abi_key(cflags: str, dot_h: bytes, learned: dict, platform: str) -> str:
+    """The ABI key from its parts, as the runtime module computes it for a record."""
+    lines = runtime_module.abi_lines(cflags, learned)
+    return f"{runtime_module.KEY_FORMAT}-{runtime_module.hash_of_parts(runtime_module.dot_h_hash(dot_h), platform, lines)}"

@@ -10,9 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, build_wheel, clean_env, copy_project, plugin_answer, run, the_wheel
+from conftest import SAMPLE, abi_key, build_wheel, clean_env, copy_project, plugin_answer, run, the_wheel
 
-from uwsgi_plugin_backend.kit_cache import read_kit
+from uwsgi_plugin_backend.target_uwsgi.abi import target_abi
+from uwsgi_plugin_backend.target_uwsgi.kit_cache import read_kit
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 
@@ -51,20 +52,21 @@ def test_three_uwsgi_builds_have_three_keys(pip_uwsgi, debian_uwsgi, pyuwsgi_ven
 def test_key_counts_only_macros_that_change_layouts(pip_uwsgi):
     kit = read_kit(pip_uwsgi)
     # Learned from the compiler: these change struct uwsgi_server and others ...
-    assert {"UWSGI_SSL", "UWSGI_ROUTING", "UWSGI_ZLIB"} <= set(kit.learned.layout_macros)
+    assert {"UWSGI_SSL", "UWSGI_ROUTING", "UWSGI_ZLIB"} <= set(target_abi(kit).learned.layout_macros)
     # ... these only add declarations, or are not used by uwsgi.h at all.
     assert not {"UWSGI_XML", "UWSGI_YAML", "UWSGI_JSON", "UWSGI_UUID", "UWSGI_VERSION", "UWSGI_PLUGIN_DIR",
-                "UWSGI_AS_SHARED_LIBRARY"} & set(kit.learned.layout_macros)
-    assert kit.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+                "UWSGI_AS_SHARED_LIBRARY"} & set(target_abi(kit).learned.layout_macros)
+    abi = target_abi(kit)
+    assert abi.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
     # Another version string is still a string: it cannot steer #if, nor size a type it did not size before.
     without_xml = kit.cflags.replace("-DUWSGI_XML ", "").replace('-DUWSGI_VERSION="\\"2.0.31\\""', '-DUWSGI_VERSION="\\"2.1\\""')
     assert without_xml != kit.cflags
-    learned = kit.learned.record()
-    key = runtime.abi_key(kit.cflags, kit.dot_h, learned, kit.platform)
-    assert key == kit.abi_key
-    assert runtime.abi_key(without_xml, kit.dot_h, learned, kit.platform) == key
-    assert runtime.abi_key(kit.cflags.replace("-DUWSGI_SSL", ""), kit.dot_h, learned, kit.platform) != key
-    assert runtime.abi_key(kit.cflags, kit.dot_h, learned, kit.platform.replace("glibc", "musl")) != key
+    learned = abi.learned.record()
+    key = abi_key(kit.cflags, kit.dot_h, learned, abi.platform)
+    assert key == abi.key
+    assert abi_key(without_xml, kit.dot_h, learned, abi.platform) == key
+    assert abi_key(kit.cflags.replace("-DUWSGI_SSL", ""), kit.dot_h, learned, abi.platform) != key
+    assert abi_key(kit.cflags, kit.dot_h, learned, abi.platform.replace("glibc", "musl")) != key
 
 
 def test_one_wheel_for_pip_and_debian_uwsgi(tmp_path, pip_uwsgi, debian_uwsgi):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from uwsgi_plugin_backend.abi_layout import learn
-from uwsgi_plugin_backend.c_compiler import compiler
+from uwsgi_plugin_backend.target_uwsgi.layouts import learn
+from uwsgi_plugin_backend.target_uwsgi.compiler import compiler
 
 HEADER = b"""
 struct uwsgi_server {

@@ -114,7 +114,7 @@ def test_symbol_tables_read_as_pyelftools_reads_them(debian_uwsgi):
     from elftools.elf.elffile import ELFFile
     from elftools.elf.gnuversions import GNUVerSymSection
 
-    from uwsgi_plugin_backend.symbol_check import ElfSymbols
+    from uwsgi_plugin_backend.plugin_build.symbols import ElfSymbols
 
     libc = Path(run(["gcc", "-print-file-name=libc.so.6"]).stdout.strip()).resolve()
     for path in (debian_uwsgi, libc):

@@ -7,14 +7,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from conftest import abi_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from uwsgi_plugin_backend.errors import BackendError
-from uwsgi_plugin_backend.merge import merge_wheels
+from uwsgi_plugin_backend.cli.merge import merge_wheels
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 from uwsgi_plugin_backend.settings import OPTIONS, load_settings
-from uwsgi_plugin_backend.wheel_files import write_wheel
+from uwsgi_plugin_backend.wheel.files import write_wheel
 
 KEYS = [option.key for option in OPTIONS] + ["plugin", "uwsgi-binary", ""]
 toml_values = st.recursive(
@@ -73,8 +74,8 @@ def test_abi_key_parser_never_crashes(cflags, header, junk):
     macros = sorted(runtime.tested_macros(dot_h))
     learned = {"layout_macros": macros, "neutral_macros": {}, "consulted": macros, "neutral_flags": [], "layout_flags": []}
     platform = "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
-    key = runtime.abi_key(cflags, dot_h, learned, platform)
-    assert key == runtime.abi_key(cflags, dot_h, learned, platform)  # deterministic
+    key = abi_key(cflags, dot_h, learned, platform)
+    assert key == abi_key(cflags, dot_h, learned, platform)  # deterministic
     assert key.startswith("a3-") and len(key.rsplit("-", 1)[1]) == 16
     assert runtime.abi_summary("2.0.31", cflags).startswith("uWSGI 2.0.31")
     defines = runtime.read_flags(cflags)[0]

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uwsgi_plugin_backend.load_guard import GUARD_DIR
+from uwsgi_plugin_backend.plugin_build.loader import GUARD_DIR
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 MACROS = ["UWSGI_SSL", "UWSGI_PCRE", "UWSGI_PCRE2", "UWSGI_ROUTING", "UWSGI_XML", "_FILE_OFFSET_BITS", "A", "AB", "ABC", "X1"]

@@ -299,7 +299,7 @@ def test_output_directory_that_does_not_exist(tmp_path, pip_uwsgi):
 
 def test_wheel_placed_whole_across_file_systems(tmp_path):
     """The output directory on another file system than the build: a hidden copy, then one rename."""
-    from uwsgi_plugin_backend.wheel_files import place
+    from uwsgi_plugin_backend.wheel.files import place
 
     other = Path("/dev/shm")
     if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:

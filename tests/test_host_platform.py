@@ -12,7 +12,7 @@ import pytest
 from conftest import glibc_floor_tag
 
 from uwsgi_plugin_backend.errors import BackendError
-from uwsgi_plugin_backend.platform_tags import choose_platform
+from uwsgi_plugin_backend.wheel.platform_tags import choose_platform
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 pytestmark = pytest.mark.slow  # compiles four ELF files and loads auditwheel's policies: about 4 s a test

@@ -18,7 +18,8 @@ from conftest import (
     tree_digest,
 )
 
-from uwsgi_plugin_backend import kit, locking
+from uwsgi_plugin_backend import locking
+from uwsgi_plugin_backend.target_uwsgi import kit
 from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.settings import OPTIONS, Described, Settings, load_settings
 

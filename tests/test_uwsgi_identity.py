@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE, build_command, clean_env, copy_project, run
 
-from uwsgi_plugin_backend.kit_cache import read_kit
+from uwsgi_plugin_backend.target_uwsgi.abi import target_abi
+from uwsgi_plugin_backend.target_uwsgi.kit_cache import read_kit
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 
@@ -82,7 +83,7 @@ def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uws
     after = read_kit(wrapper)
     assert (after.version, after.cflags) == (before.version, before.cflags)
     assert after.dot_h == pip_h and runtime.binary_abi(str(wrapper))["dot_h_hash"] == after.dot_h_hash != before.dot_h_hash
-    assert after.abi_key == read_kit(pip_uwsgi).abi_key  # (Debian's uwsgi.h with pip's CFLAGS does not compile)
+    assert target_abi(after).key == target_abi(read_kit(pip_uwsgi)).key  # (Debian's uwsgi.h with pip's CFLAGS does not compile)
 
 
 @pytest.mark.parametrize("content", [

@@ -79,9 +79,9 @@ def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):
 
 
 def test_settings_reference_and_schema_are_generated_from_the_model():
-    """README table and schema equal what `python -m uwsgi_plugin_backend.reference` writes."""
-    from uwsgi_plugin_backend.reference import README, readme_with_table
-    from uwsgi_plugin_backend.schema import SCHEMA_FILE, schema_text
+    """README table and schema equal what `python -m uwsgi_plugin_backend.settings.reference` writes."""
+    from uwsgi_plugin_backend.settings.reference import README, readme_with_table
+    from uwsgi_plugin_backend.settings.schema import SCHEMA_FILE, schema_text
 
     text = README.read_text()
     assert readme_with_table(text) == text

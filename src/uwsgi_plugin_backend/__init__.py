@@ -7,10 +7,9 @@ environment) and hands them to one builder; errors a user can fix end as one
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from pathlib import Path
 
+from ._version import __version__ as __version__
 from .errors import reports_errors
 from .settings import ConfigSettings, Settings, load_settings
 
@@ -31,7 +30,7 @@ def _settings(config_settings: ConfigSettings | None) -> Settings:
 
 @reports_errors
 def get_requires_for_build_wheel(config_settings: ConfigSettings | None = None) -> list[str]:
-    from .skbuild import skbuild, skbuild_settings
+    from .wheel.skbuild import skbuild, skbuild_settings
 
     requires: list[str] = skbuild().get_requires_for_build_wheel(skbuild_settings(_settings(config_settings)))
     return requires
@@ -39,7 +38,7 @@ def get_requires_for_build_wheel(config_settings: ConfigSettings | None = None) 
 
 @reports_errors
 def get_requires_for_build_sdist(config_settings: ConfigSettings | None = None) -> list[str]:
-    from .skbuild import skbuild, skbuild_settings
+    from .wheel.skbuild import skbuild, skbuild_settings
 
     requires: list[str] = skbuild().get_requires_for_build_sdist(skbuild_settings(_settings(config_settings)))
     return requires
@@ -52,7 +51,7 @@ def get_requires_for_build_editable(config_settings: ConfigSettings | None = Non
 
 @reports_errors
 def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: ConfigSettings | None = None) -> str:
-    from .sdist import prepare_plugin_metadata
+    from .wheel.sdist import prepare_plugin_metadata
 
     return prepare_plugin_metadata(_settings(config_settings), Path(metadata_directory))
 
@@ -61,7 +60,7 @@ def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: C
 def build_wheel(
     wheel_directory: str, config_settings: ConfigSettings | None = None, metadata_directory: str | None = None
 ) -> str:
-    from .wheel import build_plugin_wheel
+    from .wheel.builder import build_plugin_wheel
 
     return build_plugin_wheel(_settings(config_settings), Path(wheel_directory))
 
@@ -72,13 +71,13 @@ def build_editable(
 ) -> str:
     """PEP 660: the plugins are built into a lasting build directory that the
     installed package reads; `uwsgi-plugin-backend rebuild` refreshes them."""
-    from .editable import build_plugin_editable
+    from .wheel.editable import build_plugin_editable
 
     return build_plugin_editable(_settings(config_settings), Path(wheel_directory))
 
 
 @reports_errors
 def build_sdist(sdist_directory: str, config_settings: ConfigSettings | None = None) -> str:
-    from .sdist import build_plugin_sdist
+    from .wheel.sdist import build_plugin_sdist
 
     return build_plugin_sdist(_settings(config_settings), Path(sdist_directory))

@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,18 +23,6 @@ def env_seconds(name: str, default: float) -> float:
         raise BackendError(f"${name}={os.environ[name]!r} is not a number of seconds") from None
 
 
-def writable_directory(path: Path, what: str, fix: str) -> Path:
-    """Make ``path`` and prove it writable (a probe file: access() is always true for root),
-    or fail with one message naming ``what`` it is for and the ``fix``."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise BackendError(f"cannot write {what} {path}: {error.strerror or error}; {fix}") from None
-    return path
-
-
 def _colour(code: str, text: str) -> str:
     """ANSI colour on a terminal only (NO_COLOR turns it off, FORCE_COLOR on)."""
     wanted = os.environ.get("FORCE_COLOR") or (sys.stderr.isatty() and not os.environ.get("NO_COLOR"))
@@ -48,6 +34,13 @@ def log(message: str) -> None:
     print(f"{_colour('1', 'uwsgi-plugin-backend:')} {message}", file=sys.stderr, flush=True)
 
 
+def report(error: BackendError) -> None:
+    """The one way a user's error is shown, by the hooks and the command line alike
+    (the runtime module, standard library only, prints the same prefix itself)."""
+    sys.stdout.flush()
+    print(f"{_colour('1;31', 'uwsgi-plugin-backend: error:')} {error}", file=sys.stderr, flush=True)
+
+
 def reports_errors(hook: F) -> F:
     """Make a PEP 517 hook end a BackendError with one message and exit status 1."""
 
@@ -56,8 +49,9 @@ def reports_errors(hook: F) -> F:
         try:
             return hook(*args, **kwargs)
         except BackendError as error:
-            sys.stdout.flush()
-            print(f"\n{_colour('1;31', 'uwsgi-plugin-backend: error:')} {error}\n", file=sys.stderr, flush=True)
+            print(file=sys.stderr)  # apart from the frontend's own output
+            report(error)
+            print(file=sys.stderr, flush=True)
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -18,7 +18,7 @@ The digits are the 64-bit FNV-1a hash of a canonical text:
 joined or in two words, inside -Wp, and after -Xpreprocessor, the last one
 winning). The backend learns at build time, with the compiler, which macros
 and options change the layout of a struct, union, enum or typedef of uwsgi.h
-(abi_layout.py), and which of the candidates it tried are neutral; a build's
+(target_uwsgi/layouts.py), and which of the candidates it tried are neutral; a build's
 record carries those lists, and every macro uwsgi.h's compile consulted. A
 line counts a macro that changes a layout; a macro found neutral but defined
 with another value (another string literal is the same); a consulted macro
@@ -28,6 +28,10 @@ found to be neutral. Macros that only add or remove declarations
 loading uwsgi lacks fails cleanly at dlopen(), and the backend checks symbols
 at build time. The version string does not count either: two releases with
 the same uwsgi.h and the same layouts are the same ABI to a plugin.
+
+The module is in numbered parts (``# ---- N. ...``); ``__all__`` lists
+RUNTIME_API, what a plugin wheel offers, and BACKEND_API, what the backend
+imports through its runtime_api.py.
 
 At run time (no compiler) a build fits a uwsgi binary when the binary's
 uwsgi.h hash and ELF platform (machine, class, libc family from PT_INTERP;
@@ -53,6 +57,44 @@ import tempfile
 from pathlib import Path
 from stat import S_ISVTX
 
+# What a plugin wheel offers its users: the entry point and `python -m PACKAGE`.
+RUNTIME_API = ["plugin_dir", "main", "NoMatchingBuild"]
+# What uwsgi-plugin-backend imports, through uwsgi_plugin_backend/runtime_api.py alone.
+BACKEND_API = [
+    "BUILDS_DIR",
+    "CACHE_ENV",
+    "EDITABLE_POINTER",
+    "ENV_VAR",
+    "KEY_FORMAT",
+    "NOTABLE_FEATURES",
+    "CannotAsk",
+    "Flag",
+    "abi_lines",
+    "abi_summary",
+    "ask",
+    "ask_for_pyuwsgi",
+    "binary_abi",
+    "binary_identity",
+    "cache_dir",
+    "dot_h_hash",
+    "elf_interpreter",
+    "fallback_builds_dir",
+    "find_default_uwsgi",
+    "flag_text",
+    "fnv1a64",
+    "hash_of_parts",
+    "libc_family",
+    "neutral_flag",
+    "platform_of",
+    "process_elf",
+    "read_flags",
+    "record_fits",
+    "script_interpreter",
+    "shell_words",
+    "tested_macros",
+]
+__all__ = RUNTIME_API + BACKEND_API
+
 BUILDS_DIR = Path(__file__).with_name("uwsgi_builds")
 # An editable install (pip install -e) keeps its builds where the backend rebuilds them.
 EDITABLE_POINTER = Path(__file__).with_name("_editable.json")
@@ -67,6 +109,9 @@ C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NOTABLE_FEATURES = ("ssl", "pcre", "pcre2", "routing", "xml", "yaml", "json", "zlib", "uuid", "cap", "as_shared_library")
 ELF_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
                 243: "riscv", 258: "loongarch"}
+
+
+# ---- 1. The ABI key, computed alike at build and run time and by the load-time guard ----
 
 
 class NoMatchingBuild(LookupError):
@@ -266,10 +311,6 @@ def hash_of_parts(dot_h_hash: str, platform: str, lines: list[str]) -> str:
     return f"{fnv1a64(canonical_text(dot_h_hash, platform, lines)):016x}"
 
 
-def abi_key(cflags: str, dot_h: bytes, learned: dict, platform: str) -> str:
-    return f"{KEY_FORMAT}-{hash_of_parts(dot_h_hash(dot_h), platform, abi_lines(cflags, learned))}"
-
-
 def abi_summary(version: str, cflags: str) -> str:
     """``uWSGI 2.0.31 +ssl +xml -pcre ...``: version and notable features, for
     people (the same text the load-time guard prints); not part of the key."""
@@ -278,6 +319,9 @@ def abi_summary(version: str, cflags: str) -> str:
     plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
     minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
     return " ".join([f"uWSGI {version}", *plus, *minus])
+
+
+# ---- 2. The platform of a uwsgi: ELF machine, word size and C library ----
 
 
 def elf_interpreter(path: str | Path) -> tuple[str, bytes]:
@@ -348,6 +392,9 @@ def record_fits(record: dict, binary: dict) -> bool:
         and record.get("abi_lines") is not None
         and abi_lines(binary["cflags"], record) == record["abi_lines"]
     )
+
+
+# ---- 3. Asking a uwsgi binary, and knowing it again ----
 
 
 # Variables that steer a Python interpreter. A frontend's build environment
@@ -457,6 +504,9 @@ def binary_identity(uwsgi: str, timeout: float = 60) -> str:
     except OSError as error:
         raise CannotAsk(f"cannot read {uwsgi}: {error.strerror}") from None
     return digest.hexdigest()[:32]
+
+
+# ---- 4. The cache, used only where no other user can change it ----
 
 
 def cache_dir() -> Path:
@@ -599,6 +649,9 @@ def binary_abi(uwsgi: str) -> dict[str, str]:
     return entry
 
 
+# ---- 5. The builds this wheel carries, and those build-missing added ----
+
+
 def fallback_builds_dir(package_dir: Path = BUILDS_DIR.parent) -> Path:
     """Where ``uwsgi-plugin-backend build-missing`` puts builds when the
     installed package is not writable: the user cache, keyed by this install
@@ -630,6 +683,9 @@ def builds() -> list[tuple[Path, dict]]:
     for directory in directories:
         found += [(record.parent, json.loads(record.read_text())) for record in sorted(directory.glob("*/build.json"))]
     return found
+
+
+# ---- 6. The uwsgi the user runs ----
 
 
 def _is_venv_bin(directory: Path) -> bool:
@@ -754,6 +810,9 @@ def default_uwsgi() -> str | None:
     return str(found[0]) if found else None
 
 
+# ---- 7. Choosing a build: plugin_dir() (RUNTIME_API) ----
+
+
 def key_as_seen_by(carried: list[tuple[Path, dict]], binary: dict) -> str:
     """The binary's key, for messages: the backend learns which macros count
     with a compiler, so without one only a build of the same uwsgi.h and
@@ -847,6 +906,9 @@ def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path,
         "(pip install uwsgi-plugin-backend first, if the command is missing), or reinstall from source:\n"
         f"  {_sdist_route(distribution, binary)}"
     )
+
+
+# ---- 8. python -m PACKAGE (RUNTIME_API: main) ----
 
 
 def _ini_section(directory: str) -> str:

@@ -1,0 +1,79 @@
+"""The backend's cache directory and the one way files are written there and
+elsewhere: aside, then renamed, so that nobody ever sees a file half written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import BackendError
+from .runtime_api import cache_dir
+
+
+def cache_root() -> Path:
+    """Shared with the runtime module, which keeps its ABI keys there."""
+    try:
+        return cache_dir()
+    except NotADirectoryError as error:  # refused: a relative $UWSGI_PLUGIN_BACKEND_CACHE_DIR, or one others can change
+        raise BackendError(str(error)) from None
+
+
+@contextlib.contextmanager
+def written_aside(target: Path) -> Iterator[Path]:
+    """A hidden file beside ``target`` for the block to write; renamed onto
+    ``target`` when the block succeeds, removed when it fails: nobody ever sees
+    ``target`` half written."""
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        yield Path(partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def write_atomically(target: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``target`` through written_aside()."""
+    with written_aside(target) as partial:
+        if isinstance(data, str):
+            partial.write_text(data)
+        else:
+            partial.write_bytes(data)
+
+
+def store_file(source: Path, target: Path) -> None:
+    """Copy ``source`` into the cache at ``target``, whole or not at all; a cache
+    that cannot be written is no error."""
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with written_aside(target) as partial:
+            shutil.copyfile(source, partial)
+
+
+def can_write(directory: Path) -> bool:
+    """Whether files can be made in ``directory`` (or, when it is not there yet, in its
+    parent): a probe file, since access() says yes to root on a read-only mount."""
+    probe = directory if directory.exists() else directory.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            return True
+    except OSError:
+        return False
+
+
+def writable_directory(path: Path, what: str, fix: str) -> Path:
+    """Make ``path`` and prove it writable, or fail with one message naming
+    ``what`` it is for and the ``fix``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise BackendError(f"cannot write {what} {path}: {error.strerror or error}; {fix}") from None
+    return path

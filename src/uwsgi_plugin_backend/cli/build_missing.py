@@ -1,0 +1,150 @@
+"""``uwsgi-plugin-backend build-missing DIST [--uwsgi PATH]``: build, from the
+sources an installed wheel carries, the build its uwsgi needs when the wheel
+has none; no index, no network, no reinstall.
+
+The build goes where ``plugin_dir()`` looks: into the installed package when
+it is writable (and into the distribution's RECORD, so ``pip uninstall``
+removes it), else into the user cache (``fallback_builds_dir``). It is staged
+aside and renamed into place whole, so a failure changes nothing; concurrent
+runs wait for each other, and all but the first find the build made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from ..cache import cache_root, can_write, write_atomically
+from ..errors import BackendError, log
+from ..locking import locked
+from ..runtime_api import (
+    BUILDS_DIR,
+    EDITABLE_POINTER,
+    ENV_VAR,
+    CannotAsk,
+    binary_abi,
+    fallback_builds_dir,
+    record_fits,
+)
+from ..target_uwsgi.find import ChosenUwsgi, uwsgi_for_command
+from ..wheel.files import record_row, record_text
+from ..wheel.shipped_sources import SOURCES_DIR
+
+
+def _distribution(name: str) -> metadata.Distribution:
+    try:
+        return metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        raise BackendError(f"no distribution named {name!r} is installed in this environment ({sys.prefix}); "
+                           "run build-missing with the Python that has the plugin installed") from None
+
+
+def _package_dir(dist: metadata.Distribution) -> Path:
+    """The installed import package that holds the runtime module."""
+    runtime = [file for file in dist.files or [] if file.name == "_uwsgi_plugin.py"]
+    if not runtime:
+        raise BackendError(f"{dist.name} is not a uWSGI plugin wheel built by uwsgi-plugin-backend (it has no _uwsgi_plugin.py)")
+    return Path(runtime[0].locate()).parent
+
+
+def _record_file(dist: metadata.Distribution) -> Path | None:
+    for file in dist.files or []:
+        if file.name == "RECORD" and file.parent.name.endswith(".dist-info"):
+            return Path(file.locate())
+    return None
+
+
+def _fitting(package_dir: Path, wanted: dict[str, str]) -> Path | None:
+    """A build already there that fits the uwsgi described by ``wanted`` (binary_abi())."""
+    for directory in (package_dir / BUILDS_DIR.name, fallback_builds_dir(package_dir)):
+        for record in directory.glob("*/build.json"):
+            try:
+                if record_fits(json.loads(record.read_text()), wanted):
+                    return record.parent
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _add_to_record(record: Path, files: list[Path]) -> None:
+    """List the new files in RECORD (written aside, then renamed), so pip uninstall removes them."""
+    rows = [record_row(os.path.relpath(path, record.parent.parent), path.read_bytes()) for path in files]
+    text = record.read_text()
+    if text and not text.endswith("\n"):
+        text += "\n"
+    write_atomically(record, text + record_text(rows))
+
+
+def build_missing(distribution: str, uwsgi: str | None) -> Path:
+    """Build ``distribution``'s plugins for ``uwsgi`` (default: the one the user
+    runs) unless a build fits already; return the directory that holds them."""
+    dist = _distribution(distribution)
+    package_dir = _package_dir(dist)
+    if (package_dir / EDITABLE_POINTER.name).exists():
+        raise BackendError(f"{dist.name} is an editable install: build it again from its project instead "
+                           "(uwsgi-plugin-backend rebuild DIR, or pip install -e DIR -C uwsgi=PATH)")
+    sources = package_dir / SOURCES_DIR
+    if not (sources / "pyproject.toml").is_file():
+        raise BackendError(f"the installed {dist.name} carries no plugin sources (built with ship-sources = false, "
+                           f"or by an older backend); build it from source: {ENV_VAR}=/path/to/uwsgi "
+                           f"pip install --force-reinstall --no-binary {dist.name} --no-cache-dir {dist.name}")
+    target = uwsgi_for_command(uwsgi)
+    try:
+        wanted = binary_abi(str(target.path))
+    except CannotAsk as error:
+        raise BackendError(f"{error}; name a working uwsgi binary with --uwsgi PATH") from None
+    found = _fitting(package_dir, wanted)
+    if found:
+        log(f"{dist.name} already has a build for {target.path} ({wanted['summary']}) in {found}")
+        return found
+    record = _record_file(dist)
+    # Into the package only when its RECORD can list the build too (so pip uninstall removes it).
+    in_package = record is not None and can_write(package_dir / BUILDS_DIR.name) and can_write(record.parent)
+    destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
+    lock = cache_root() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
+    with locked(lock, f"the builds of {dist.name}"):
+        found = _fitting(package_dir, wanted)  # another run may have built it while we waited
+        if found:
+            log(f"another build-missing run built it meanwhile: {found}")
+            return found
+        return _build(dist, sources, target, destination, in_package)
+
+
+def _build(dist: metadata.Distribution, sources: Path, target: ChosenUwsgi, destination: Path, in_package: bool) -> Path:
+    from ..plugin_build.builds import compile_plugins
+    from ..settings import load_settings
+
+    log(f"building {dist.name} {dist.version} from the sources its wheel carries, for {target.path} ({target.reason})")
+    with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-missing-") as tmp:
+        project = Path(tmp) / "project"
+        shutil.copytree(sources, project)
+        config = load_settings(project)
+        builds = compile_plugins(config, [target], Path(tmp) / "work", kept=False)
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=destination, prefix=".partial-"))
+        except OSError as error:
+            raise BackendError(f"cannot write the build into {destination}: {error.strerror}") from None
+        try:
+            for build in builds:
+                build.stage(config, staging)
+            placed = []
+            for built in sorted(staging.iterdir()):
+                final = destination / built.name
+                os.rename(built, final)
+                placed.append(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if in_package:
+        record = _record_file(dist)
+        assert record is not None
+        _add_to_record(record, sorted(path for directory in placed for path in directory.iterdir()))
+    for directory in placed:
+        log(f"wrote {directory}")
+    return placed[0]

@@ -1,0 +1,126 @@
+"""Join plugin wheels built on different machines (one CI job per uWSGI
+version or platform) into one wheel that carries every build."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from ..cache import writable_directory
+from ..errors import BackendError
+from ..runtime_api import BUILDS_DIR as RUNTIME_BUILDS_DIR
+from ..wheel.files import WheelEntry, wheel_entries, wheel_epoch, write_wheel
+
+BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
+
+
+# A build holds build.json and each plugin as <NAME>_plugin.so; where that is a
+# loader that opens the plugin itself (pyuwsgi builds; every build, issue 21),
+# the plugin lies beside it as <NAME>_plugin.real.so.
+BUILD_FILE = re.compile(r"^(build\.json|[A-Za-z_][A-Za-z0-9_]*_plugin(\.real)?\.so)$")
+
+
+def _package(wheel: Path, files: dict[str, WheelEntry]) -> str:
+    """The import package: the one directory holding the runtime module."""
+    packages = [name.split("/")[0] for name in files if re.fullmatch(r"[^/]+/_uwsgi_plugin\.py", name)]
+    if len(packages) != 1:
+        raise BackendError(f"{wheel.name} is not a plugin wheel of this backend: it holds no one <package>/_uwsgi_plugin.py")
+    return packages[0]
+
+
+def _build_of(name: str, package: str) -> str | None:
+    """``<package>/uwsgi_builds/<build>/<file>`` -> ``<package>/uwsgi_builds/<build>``, else None."""
+    parts = PurePosixPath(name).parts
+    return "/".join(parts[:3]) if parts[:2] == (package, BUILDS_DIR) else None
+
+
+def _check_builds(wheel: Path, files: dict[str, WheelEntry], package: str) -> None:
+    """A build directory holds build.json and <NAME>_plugin.so files, each perhaps
+    with its <NAME>_plugin.real.so, nothing else."""
+    for name in files:
+        parts = PurePosixPath(name).parts
+        if _build_of(name, package) and (
+            len(parts) != 4 or not re.fullmatch(r"abi_\w+", parts[2]) or not BUILD_FILE.match(parts[3])
+        ):
+            raise BackendError(
+                f"{wheel.name} holds {name}: only <NAME>_plugin.so, its <NAME>_plugin.real.so and build.json belong in "
+                f"{package}/{BUILDS_DIR}/abi_<key>/; refusing it: merge only wheels this backend built"
+            )
+        loader = name.removesuffix(".real.so") + ".so"
+        if name.endswith("_plugin.real.so") and _build_of(name, package) and loader not in files:
+            raise BackendError(
+                f"{wheel.name} holds {name} without the {PurePosixPath(loader).name} that loads it; "
+                "refusing it: merge only wheels this backend built"
+            )
+
+
+def _identity(path: Path) -> tuple:
+    try:
+        name, version, build, tags = parse_wheel_filename(path.name)
+    except InvalidWheelFilename as error:
+        raise BackendError(f"{path} is not a wheel: {error}") from None
+    return name, version, build, frozenset(tags)
+
+
+def _files_of(files: dict[str, WheelEntry], build: str) -> dict[str, WheelEntry]:
+    return {name: entry for name, entry in files.items() if name.startswith(build + "/")}
+
+
+def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
+    """Write one wheel holding every uWSGI build of ``wheels`` into ``output_dir``."""
+    if len(wheels) < 2:
+        raise BackendError("merge needs at least two wheels")
+    identities = {path: _identity(path) for path in wheels}
+    first = wheels[0]
+    for path, identity in identities.items():
+        for label, index in (("project", 0), ("version", 1), ("build tag", 2), ("tags", 3)):
+            if identity[index] != identities[first][index]:
+                raise BackendError(
+                    f"cannot merge {first.name} and {path.name}: their {label} differ; "
+                    "merge only builds of the same project version with the same wheel tags"
+                )
+    # Every input is read through and checked before anything is compared or written;
+    # the files stay in the inputs, known by size and hash, until they are copied.
+    inputs = {path: wheel_entries(path) for path in wheels}
+    package = _package(first, inputs[first])
+    for path, files in inputs.items():
+        _check_builds(path, files, package)
+    merged = dict(inputs[first])
+    for path in wheels[1:]:
+        files = inputs[path]
+        for name in sorted(set(merged) | set(files)):
+            build = _build_of(name, package)
+            if build is None and merged.get(name) != files.get(name):
+                raise BackendError(
+                    f"cannot merge {first} and {path}: {name} differs between them "
+                    "(only their uwsgi_builds/ may differ; were they built from the same source?)"
+                )
+        for build in sorted({b for b in (_build_of(n, package) for n in files) if b}):
+            if any(n.startswith(build + "/") for n in merged):
+                kept = _files_of(merged, build)
+                if kept != _files_of(files, build):
+                    raise BackendError(
+                        f"cannot merge {path}: it carries {build} (the same ABI key) with other "
+                        f"contents than {next(iter(kept.values())).wheel}; rebuild one of them"
+                    )
+                continue
+            merged.update(_files_of(files, build))
+    target = output_dir / first.name
+    if target.resolve() in {path.resolve() for path in wheels}:
+        raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
+    _output_directory(output_dir)
+    try:
+        write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
+    except OSError as error:
+        raise BackendError(f"cannot write {target}: {error.strerror or error}; pass -o a directory you can write") from None
+    return target
+
+
+def _output_directory(output_dir: Path) -> None:
+    """Make -o; a file in its way is named (-o afile/sub)."""
+    in_the_way = next((p for p in [*reversed(output_dir.parents), output_dir] if p.exists() and not p.is_dir()), None)
+    fix = (f"{in_the_way} is a file: " if in_the_way else "") + (
+        "-o names the directory to write the merged wheel into (created if missing): pass a directory, e.g. -o dist")
+    writable_directory(output_dir, "the output directory", fix)

@@ -1,0 +1,168 @@
+"""One build of the project's plugins per distinct uWSGI ABI: the kit read
+from each target binary, the plugins compiled for it, and the record that
+the runtime module selects builds by."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .._version import __version__
+from ..errors import BackendError, log
+from ..locking import locked
+from ..settings import Settings
+from ..target_uwsgi.abi import TargetAbi, target_abi
+from ..target_uwsgi.find import ChosenUwsgi
+from ..target_uwsgi.kit import UwsgiKit
+from ..target_uwsgi.kit_cache import read_kit
+from ..target_uwsgi.pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
+from .entry_points import check_entry_points
+from .loader import REAL_PLUGIN_LINK_FLAGS, compile_loader, real_plugin_name
+from .plugin import BuildOptions, BuiltPlugin, build_plugin, plugin_name
+
+
+@dataclasses.dataclass(frozen=True)
+class UwsgiBuild:
+    abi: TargetAbi
+    plugins: list[BuiltPlugin]
+    pyuwsgi: PyuwsgiModule | None
+    loaders: dict[str, Path]  # NAME -> its loader (load_guard.py), shipped as NAME_plugin.so
+
+    def record(self, config: Settings) -> dict[str, object]:
+        return {
+            "distribution": config.name,
+            "plugins": [plugin.name for plugin in self.plugins],
+            **self.abi.record(),  # what the runtime module's record_fits compares with a uwsgi binary
+            "uwsgi_version": self.abi.kit.version,
+            "uwsgi_cflags": self.abi.kit.cflags,
+            "pyuwsgi_module": self.pyuwsgi.path.name if self.pyuwsgi else None,
+            "built_by": f"uwsgi-plugin-backend {__version__}",
+        }
+
+    def stage(self, config: Settings, builds_dir: Path) -> None:
+        """Copy the plugins and their record into ``builds_dir/<ABI directory>/``."""
+        target = builds_dir / self.abi.build_dir_name
+        target.mkdir(parents=True)
+        for plugin in self.plugins:  # uWSGI opens the loader, which opens the real plugin beside it
+            shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
+            shutil.copyfile(self.loaders[plugin.name], target / plugin.shared_object.name)
+        (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
+
+
+def distinct_abis(chosen: list[ChosenUwsgi]) -> list[TargetAbi]:
+    """Read each binary's kit and compute its ABI; binaries with the same ABI key
+    are built for once, when each build would fit the other binary (the runtime
+    module's rule); else each gets its own."""
+    abis: dict[str, TargetAbi] = {}
+    for target in chosen:
+        log(f"building for {target.path} ({target.reason})")
+        abi = target_abi(read_kit(target.path))
+        same = abis.get(abi.key)
+        if same is not None and same.fits(abi.kit) and abi.fits(same.kit):
+            log(f"  {target.path} has the ABI of {same.kit.binary} ({abi.key}); one build serves both")
+            continue
+        if same is not None:
+            raise BackendError(f"{target.path} and {same.kit.binary} have the same ABI key {abi.key}, but a build for one "
+                               "would not be chosen for the other (their CFLAGS differ in what only one build learned); "
+                               "build a wheel for each, in its own run")
+        log(f"  {abi.summary}, ABI key {abi.key}")
+        abis[abi.key] = abi
+    return list(abis.values())
+
+
+def mismatch_fix(config: Settings) -> str:
+    return (
+        f"Use the build for this uwsgi: --plugins-dir \"$(python -m {config.package} --uwsgi /path/to/this/uwsgi)\", "
+        f"or build one: uwsgi-plugin-backend build-missing {config.name}"
+    )
+
+
+def kit_directory(kit: UwsgiKit, work: Path) -> Path:
+    """Where ``kit``'s uwsgi.h and uwsgiconfig.py lie: the cache, else (no writable
+    cache) a copy in ``work`` for this build only."""
+    if kit.directory is not None:
+        return kit.directory
+    kit.write(work / "kit")
+    return work / "kit"
+
+
+def build_for(abi: TargetAbi, config: Settings, names: list[str], options: BuildOptions) -> UwsgiBuild:
+    """Build every plugin of the project for ``abi``'s uwsgi in <build dir>/<its ABI directory>."""
+    work = options.root / abi.build_dir_name
+    kit_dir = kit_directory(abi.kit, work)
+    pyuwsgi = find_pyuwsgi_module(abi.kit)
+    if pyuwsgi:
+        log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin's loader finds the running pyuwsgi")
+    plugins = []
+    loaders = {}
+    for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
+        plugin_work = work / f"plugin-{index}"
+        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, REAL_PLUGIN_LINK_FLAGS))
+        loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader")
+    return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
+
+
+def plugin_names(settings: Settings, work: Path, kit_dir: Callable[[], Path | None]) -> list[str]:
+    """Each plugin directory's NAME, compiling nothing; two alike are refused.
+    ``kit_dir()`` gives a kit whose uwsgiconfig.py uwsgiplugin.py may import,
+    asked for only when a NAME is not a plain string."""
+    kit_dir = functools.cache(kit_dir)
+    names = [
+        plugin_name(source, work / f"check-{index}", work, settings.allow_outside_sources, settings.root.resolve(), kit_dir)
+        for index, source in enumerate(settings.plugin_dirs)
+    ]
+    for name in set(names):
+        if names.count(name) > 1:
+            raise BackendError(f"two plugin directories both build a plugin named {name!r}; give each its own NAME")
+    return names
+
+
+def first_kit_dir(settings: Settings, work: Path) -> Callable[[], Path | None]:
+    """The first target uwsgi's kit, for hooks that need none otherwise (metadata,
+    sdist): None when no uwsgi is found, as those hooks must work without one."""
+    from ..target_uwsgi.find import find_uwsgis
+
+    def find() -> Path | None:
+        try:
+            chosen = find_uwsgis(settings.uwsgi, settings.uwsgi_origin, settings.uwsgi_base)
+            return kit_directory(read_kit(chosen[0].path), work)
+        except BackendError:
+            return None
+
+    return find
+
+
+@contextlib.contextmanager
+def build_root(settings: Settings) -> Iterator[Path]:
+    """-C build-dir=PATH, kept for incremental rebuilds; else a temporary directory."""
+    if settings.build_dir is None:
+        with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
+            yield Path(tmp)
+        return
+    root = settings.build_dir
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()  # writable? (access() says yes to root on a read-only mount)
+    except OSError as error:
+        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}; name a writable directory") from None
+    # One build at a time in a build directory; others wait (see locking.py).
+    with locked(root / ".lock", f"the build directory {root}"):
+        log(f"build directory {root} (kept: unchanged objects are reused)")
+        yield root
+
+
+def compile_plugins(settings: Settings, chosen: list[ChosenUwsgi], root: Path, kept: bool) -> list[UwsgiBuild]:
+    """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
+    abis = distinct_abis(chosen)
+    options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, verbose=settings.verbose,
+                           allow_outside=settings.allow_outside_sources, project=settings.root.resolve())
+    # Checked before compiling: a missing declaration is known without a compiler.
+    names = plugin_names(settings, root, lambda: kit_directory(abis[0].kit, root))
+    check_entry_points(settings, names)
+    return [build_for(abi, settings, names, options) for abi in abis]

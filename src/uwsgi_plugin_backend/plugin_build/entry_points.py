@@ -1,0 +1,64 @@
+"""The ``uwsgi.plugins`` entry points a plugin project must declare (PEP 621:
+the backend adds no metadata the author did not declare)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BackendError
+from ..settings import Settings
+
+GROUP = "uwsgi.plugins"
+
+
+def user_package_dir(config: Settings) -> Path | None:
+    """The project's own import package, where scikit-build-core would find it."""
+    for base in ("src", "python", "."):
+        candidate = config.root / base / config.package
+        if (candidate / "__init__.py").is_file():
+            return candidate
+    return None
+
+
+def check_entry_points(config: Settings, plugin_names: list[str]) -> None:
+    """Fail, with the exact lines to add, unless every plugin has its entry point."""
+    project = config.project
+    if "entry-points" in project.get("dynamic", []):
+        return
+    declared = project.get("entry-points", {}).get(GROUP, {})
+    missing = [name for name in plugin_names if name not in declared]
+    if missing:
+        lines = "\n".join(f'{name} = "{config.package}:plugin_dir"' for name in missing)
+        header = f'[project.entry-points."{GROUP}"]'
+        raise BackendError(
+            f"pyproject.toml declares no {GROUP!r} entry point for the plugin(s) {', '.join(missing)}; "
+            f"installed plugins are found through it. Add to pyproject.toml:\n\n{header}\n{lines}\n"
+        )
+    _check_targets(config, declared, plugin_names)
+    own = user_package_dir(config)
+    if own is None:
+        return
+    for name in plugin_names:
+        if declared[name] == f"{config.package}:plugin_dir" and "plugin_dir" not in (own / "__init__.py").read_text():
+            raise BackendError(
+                f"entry point {name} = \"{config.package}:plugin_dir\" needs plugin_dir in your own "
+                f"{own / '__init__.py'}; add the line\n\nfrom ._uwsgi_plugin import plugin_dir\n\n"
+                f"or point the entry point at \"{config.package}._uwsgi_plugin:plugin_dir\""
+            )
+
+
+def _check_targets(config: Settings, declared: dict[str, str], plugin_names: list[str]) -> None:
+    """Each entry point names a plugin of this wheel and points into the wheel's
+    own package: anything else would fail only after installation."""
+    for name, target in declared.items():
+        if name not in plugin_names:
+            raise BackendError(
+                f"the {GROUP!r} entry point {name!r} matches no plugin: the plugins built here are named "
+                f"{', '.join(plugin_names)} (NAME in uwsgiplugin.py); rename or remove the entry point"
+            )
+        module = str(target).split(":", 1)[0].strip()
+        if module.split(".", 1)[0] != config.package:
+            raise BackendError(
+                f'entry point {name} = "{target}" points at module {module!r}, which the wheel does not have: '
+                f'its package is {config.package}; write {name} = "{config.package}:plugin_dir"'
+            )

@@ -1,0 +1,344 @@
+"""The backend's settings in one typed model: ``[tool.uwsgi-plugin]`` of
+pyproject.toml, config settings (``-C KEY=VALUE``) and ``UWSGI_PLUGIN_BACKEND_*``
+environment variables.
+
+Precedence, the same for every option: ``-C KEY=VALUE``, then the environment
+variable, then ``[tool.uwsgi-plugin]``, then the default. Each hook calls
+``load_settings`` once, before anything is compiled, and hands the result
+down; nothing below the hooks reads config settings. Config settings that are
+not ours go to scikit-build-core; a key known to neither is an error with the
+closest match. The README's reference table and the JSON schema are written
+from OPTIONS: ``python -m uwsgi_plugin_backend.settings.reference``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from ..errors import BackendError
+from ..locking import TIMEOUT_ENV as LOCK_TIMEOUT_ENV
+from ..locking import TIMEOUT_SECONDS as LOCK_TIMEOUT_SECONDS
+from ..runtime_api import CACHE_ENV
+from ..runtime_api import ENV_VAR as UWSGI_ENV
+
+# How long a uwsgi binary may take to answer a question (read by target_uwsgi.kit).
+UWSGI_TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
+UWSGI_TIMEOUT_SECONDS = 60.0
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # a declared dependency there (pyproject.toml)
+    import tomli as tomllib
+
+TABLE = "tool.uwsgi-plugin"
+ConfigSettings = Mapping[str, Union[str, Sequence[str]]]
+KIND_NAMES = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
+
+
+class Described(str):
+    """A default the build works out (from the project, the machine): how the reference describes it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One setting and where it may be given: a key of ``[tool.uwsgi-plugin]``,
+    a ``-C`` key, an environment variable, or several of them."""
+
+    key: str
+    kind: type  # str, bool, int, float or list (of strings)
+    default: object  # the value when nothing gives one, or Described: worked out by the build
+    help: str
+    pyproject: bool = False
+    config: str | None = None
+    env: str | None = None
+    one_or_more: bool = False  # a list where a lone string is accepted
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the reference table shows it."""
+        if isinstance(self.default, Described):
+            return str(self.default)
+        return f"`{self.default:g}`" if isinstance(self.default, float) else f"`{json.dumps(self.default)}`"
+
+
+OPTIONS = (
+    Option("plugins", list, ["."], "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel.", pyproject=True),
+    Option("package", str, Described("the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)"), "The import package inside the wheel that holds the plugins and `plugin_dir()`.", pyproject=True),
+    Option("uwsgi", list, Described("the uwsgi beside the build's interpreter (or the one that started the build), then on PATH"), "The uwsgi binary (or a list of them) to build for: a path (relative to pyproject.toml there, else to the current directory) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi` may repeat.", pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True),
+    Option("strip", bool, False, "Strip debug information from the built plugins (`strip --strip-debug`).", pyproject=True, config="strip"),
+    Option("allow-outside-sources", bool, False, "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
+    Option("ship-sources", bool, True, "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
+    Option("pin-uwsgi", bool, False, "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
+    Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
+    Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed.", config="build-dir"),
+    Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
+    Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, compiled loaders, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
+    Option("uwsgi-timeout", float, UWSGI_TIMEOUT_SECONDS, "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),
+    Option("lock-timeout", float, LOCK_TIMEOUT_SECONDS, "Seconds a build waits for another build using the same build directory or cache entry.", env=LOCK_TIMEOUT_ENV),
+)
+BY_CONFIG = {option.config: option for option in OPTIONS if option.config}
+# -C keys that are ours and still passed on, because scikit-build-core knows them too.
+SHARED_CONFIG = ("build.verbose",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a build needs to know, parsed and checked."""
+
+    root: Path
+    pyproject: dict[str, Any]
+    name: str
+    package: str
+    plugin_dirs: tuple[Path, ...]
+    uwsgi: tuple[str, ...]
+    uwsgi_origin: str  # where `uwsgi` was given ("-C uwsgi", ...), "" for the default
+    uwsgi_base: Path  # relative uwsgi paths are relative to this
+    strip: bool
+    allow_outside_sources: bool
+    pin_uwsgi: bool
+    ship_sources: bool
+    jobs: int
+    build_dir: Path | None
+    verbose: bool
+    skbuild: dict[str, str | list[str]]  # config settings for scikit-build-core
+    given: dict[str, str | list[str]]  # the config settings as given, for an editable install to remember
+
+    @property
+    def project(self) -> dict[str, Any]:
+        return self.pyproject.get("project", {})
+
+
+def load_pyproject(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise BackendError(f"no pyproject.toml in {root}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BackendError(f"{path} is not valid TOML: {error}") from None
+
+
+def _describe(value: object) -> str:
+    return f"{value!r} ({KIND_NAMES.get(type(value), type(value).__name__)})"
+
+
+def _close(word: str, candidates: list[str]) -> str:
+    import difflib  # late: only a mistyped key needs it
+
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _check_table(table: object) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise BackendError(f"[{TABLE}] must be a table, got {_describe(table)}")
+    known = {option.key: option for option in OPTIONS if option.pyproject}
+    for key, value in table.items():
+        option = known.get(key)
+        if option is None:
+            raise BackendError(
+                f"unknown key {key!r} in [{TABLE}] of pyproject.toml{_close(key, list(known))} "
+                f"(known keys: {', '.join(sorted(known))})"
+            )
+        if option.kind is list:
+            if option.one_or_more and isinstance(value, str):
+                continue
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                either = "a string or " if option.one_or_more else ""
+                raise BackendError(f"{TABLE}.{key} must be {either}a list of strings, got {_describe(value)}")
+        elif type(value) is not option.kind:
+            raise BackendError(f"{TABLE}.{key} must be {KIND_NAMES[option.kind]}, got {_describe(value)}")
+    return table
+
+
+def _convert(option: Option, text: str, source: str) -> object:
+    """A -C or environment value (always text) as the option's kind."""
+    if option.kind is bool:
+        value = text.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off", ""):
+            return False
+        raise BackendError(f"{source}={text!r} is not a yes/no value; use true or false")
+    if option.kind is int:
+        if not text.strip().isdecimal() or int(text) < 1:
+            raise BackendError(f"{source}={text!r} is not a whole number of at least 1")
+        return int(text)
+    if option.kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise BackendError(f"{source}={text!r} is not a number") from None
+    return text
+
+
+def _config_values(config_settings: ConfigSettings, key: str) -> list[str]:
+    value = config_settings.get(key)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def resolve(option: Option, config_settings: ConfigSettings, table: dict[str, Any]) -> tuple[object, str]:
+    """The option's value and where it came from: -C, then the environment, then
+    pyproject.toml, then its default ("" as the origin; None when the build works it out)."""
+    if option.config:
+        values = _config_values(config_settings, option.config)
+        if values:
+            source = f"-C {option.config}"
+            if option.kind is list:
+                return values, source
+            return _convert(option, values[-1], source), source
+    if option.env and os.environ.get(option.env):
+        source = f"${option.env}"
+        text = os.environ[option.env]
+        return ([text] if option.kind is list else _convert(option, text, source)), source
+    if option.pyproject and option.key in table:
+        value = table[option.key]
+        return ([value] if option.kind is list and isinstance(value, str) else value), f"{TABLE}.{option.key} in pyproject.toml"
+    return (None if isinstance(option.default, Described) else option.default), ""
+
+
+def refuse_nul(value: object, source: str) -> None:
+    """A NUL byte ends a C string, so no path, name or flag can hold one: every
+    os call refuses it with a ValueError, a traceback if it got that far."""
+    for text in value if isinstance(value, list) else [value]:
+        if isinstance(text, str) and "\0" in text:
+            raise BackendError(f"{source} holds a NUL byte ({text!r}); no path or name can hold one: remove it")
+
+
+def check_config_keys(config_settings: ConfigSettings) -> None:
+    """Refuse a -C key that neither this backend nor scikit-build-core knows,
+    before anything is compiled (scikit-build-core itself finds out only when
+    it writes the wheel)."""
+    foreign = [key for key in config_settings if key not in BY_CONFIG and not key.startswith("-")]
+    if not foreign:
+        return
+    exact, prefixes = skbuild_keys()
+    for key in foreign:
+        bare = key.removeprefix("skbuild.")
+        if bare in exact or any(bare.startswith(prefix) for prefix in prefixes):
+            continue
+        raise BackendError(
+            f"unknown config setting -C {key}{_close(key, [*BY_CONFIG, *exact])} "
+            f"(uwsgi-plugin-backend reads {', '.join(sorted(BY_CONFIG))}; any other key must be one of scikit-build-core's)"
+        )
+
+
+def skbuild_keys() -> tuple[set[str], set[str]]:
+    """scikit-build-core's config setting names, from its settings model (the
+    dataclasses its documentation is made from): exact keys, and prefixes of
+    keys that take any suffix (``cmake.define.NAME``)."""
+    import typing
+
+    from scikit_build_core.settings.skbuild_model import ScikitBuildSettings
+
+    exact: set[str] = set()
+    prefixes: set[str] = set()
+
+    def walk(model: type, prefix: str) -> None:
+        hints = typing.get_type_hints(model)
+        for field in dataclasses.fields(model):
+            name = prefix + field.name.replace("_", "-")
+            hint = hints[field.name]
+            if dataclasses.is_dataclass(hint):
+                walk(hint, name + ".")  # type: ignore[arg-type]
+                continue
+            exact.add(name)
+            if "dict[" in str(hint):
+                prefixes.add(name + ".")
+
+    walk(ScikitBuildSettings, "")
+    return exact, prefixes
+
+
+def _check_dynamic(pyproject: dict[str, Any]) -> None:
+    """A dynamic version needs a provider; scikit-build-core would say so only
+    after every plugin is compiled, with a traceback."""
+    project = pyproject["project"]
+    if "version" not in project.get("dynamic", []) or "version" in project:
+        return
+    if "version" not in pyproject.get("tool", {}).get("scikit-build", {}).get("metadata", {}):
+        raise BackendError(
+            'pyproject.toml lists "version" in [project] dynamic, but nothing provides it; set version = "1.0.0" '
+            "in [project] (and drop it from dynamic), or name a provider:\n\n[tool.scikit-build.metadata.version]\n"
+            'provider = "scikit_build_core.metadata.regex"\ninput = "version.txt"\nregex = \'(?P<value>.+)\'\n'
+        )
+
+
+def default_package(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _plugin_dirs(root: Path, entries: list[str]) -> tuple[Path, ...]:
+    if not entries:
+        raise BackendError(f"{TABLE}.plugins is empty; list at least one directory holding uwsgiplugin.py")
+    dirs = []
+    for entry in entries:
+        path = (root / entry).resolve()
+        if Path(entry).is_absolute() or not path.is_relative_to(root.resolve()):
+            raise BackendError(
+                f"{TABLE}.plugins entry {entry!r} is outside the project; "
+                "give a directory relative to pyproject.toml, inside the project"
+            )
+        if not path.is_dir():
+            raise BackendError(f"{TABLE}.plugins entry {entry!r}: no such directory {path}")
+        dirs.append(path)
+    return tuple(dirs)
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> Settings:
+    """Read pyproject.toml in ``root``, the config settings and the environment, and check them all."""
+    given = {key: value if isinstance(value, str) else list(value) for key, value in (config_settings or {}).items()}
+    check_config_keys(given)
+    for key, value in given.items():  # scikit-build-core's keys too
+        refuse_nul(value, f"-C {key}")
+    pyproject = load_pyproject(root)
+    project = pyproject.get("project")
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        raise BackendError("pyproject.toml has no [project] table with a name; add [project] name = \"...\"")
+    _check_dynamic(pyproject)
+    table = _check_table(pyproject.get("tool", {}).get("uwsgi-plugin", {}))
+    values: dict[str, object] = {}
+    origins: dict[str, str] = {}
+    for option in OPTIONS:
+        values[option.key], origins[option.key] = resolve(option, given, table)
+        refuse_nul(values[option.key], origins[option.key])
+    package = values["package"] or default_package(project["name"])
+    if not isinstance(package, str) or not package.isidentifier():
+        raise BackendError(
+            f"{TABLE}.package {package!r} is not a valid Python package name; "
+            "set package = \"some_name\" in [tool.uwsgi-plugin]"
+        )
+    build_dir = values["build-dir"]
+    return Settings(
+        root=root,
+        pyproject=pyproject,
+        name=project["name"],
+        package=package,
+        plugin_dirs=_plugin_dirs(root, values["plugins"]),  # type: ignore[arg-type]
+        uwsgi=tuple(values["uwsgi"] or ()),  # type: ignore[arg-type]
+        uwsgi_origin=origins["uwsgi"],
+        uwsgi_base=root if origins["uwsgi"].startswith(TABLE) else Path.cwd(),
+        strip=bool(values["strip"]),
+        allow_outside_sources=bool(values["allow-outside-sources"]),
+        pin_uwsgi=bool(values["pin-uwsgi"]),
+        ship_sources=bool(values["ship-sources"]),
+        jobs=values["jobs"] or _usable_cores(),  # type: ignore[arg-type]
+        build_dir=Path(build_dir).absolute() if isinstance(build_dir, str) else None,
+        verbose=bool(values["verbose"]),
+        skbuild={key: value for key, value in given.items() if key not in BY_CONFIG or key in SHARED_CONFIG},
+        given=given,
+    )

@@ -1,0 +1,71 @@
+"""The target ABI: what is computed from a uwsgi's kit, by one explicit call.
+
+``target_abi(kit)`` learns, with the compiler, which macros and options of the
+binary's CFLAGS change a layout of its uwsgi.h (target_uwsgi.layouts; cached
+on disk, seconds on a first build), and from that the lines, hash and key the
+runtime module and the load-time guard compute alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tempfile
+from pathlib import Path
+
+from ..errors import BackendError
+from ..runtime_api import KEY_FORMAT, NoMatchingBuild, abi_lines, hash_of_parts, platform_of
+from .compiler import compiler
+from .kit import UwsgiKit
+from .layouts import LearnedAbi, learn
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetAbi:
+    kit: UwsgiKit
+    learned: LearnedAbi
+    lines: list[str]  # runtime.abi_lines of the kit's CFLAGS with what was learned
+    hash: str  # 16 hex digits: what the load-time guard compares
+
+    @property
+    def key(self) -> str:
+        return f"{KEY_FORMAT}-{self.hash}"
+
+    @property
+    def platform(self) -> str:
+        return self.learned.platform
+
+    @property
+    def summary(self) -> str:
+        return self.kit.abi_summary
+
+    @property
+    def build_dir_name(self) -> str:
+        """The key as an importable directory name (check-wheel-contents W004)."""
+        return "abi_" + re.sub(r"\W", "_", self.key)
+
+    def record(self) -> dict[str, object]:
+        """What build.json carries of the ABI: what the runtime module's record_fits compares."""
+        return {"abi_key": self.key, "dot_h_hash": self.kit.dot_h_hash, "platform": self.platform,
+                **self.learned.record(), "abi_lines": self.lines, "summary": self.summary}
+
+    def fits(self, other: UwsgiKit) -> bool:
+        """Would a build for this ABI fit ``other`` (the runtime module's rule)?"""
+        return (other.dot_h_hash == self.kit.dot_h_hash
+                and abi_lines(other.cflags, self.learned.record()) == self.lines)
+
+
+def target_abi(kit: UwsgiKit) -> TargetAbi:
+    """Learn ``kit``'s layouts (the compiler runs unless cached) and compute its key."""
+    try:
+        elf_part = platform_of(str(kit.binary))
+    except NoMatchingBuild as error:
+        raise BackendError(f"{error}; name a uwsgi binary or pyuwsgi's uwsgi script") from None
+    if kit.directory is not None:
+        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler())
+    else:
+        with tempfile.TemporaryDirectory(prefix="uwsgi-kit-") as tmp:
+            kit.write(Path(tmp))
+            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler())
+    lines = abi_lines(kit.cflags, learned.record())
+    return TargetAbi(kit=kit, learned=learned, lines=lines, hash=hash_of_parts(kit.dot_h_hash, learned.platform, lines))

@@ -1,0 +1,350 @@
+"""Which macros and options of a uwsgi's CFLAGS change what a plugin sees of
+uWSGI, learned from the compiler.
+
+uwsgi.h is compiled with a binary's CFLAGS (read as gcc reads them:
+runtime.read_flags) and debug information, and the layout of every struct,
+union, enum and typedef it declares is read back from the DWARF. Each
+candidate is then toggled and the layouts compared: each macro the CFLAGS
+define is undefined (-UX appended), each macro uwsgi.h tests but the CFLAGS
+leave undefined is added (-DX), and each option not known to be neutral
+(-fpack-struct, -fshort-enums, -m32, -include ...) is taken out. A candidate
+is layout-relevant when a type both compiles share changes; one that only adds
+or removes declarations (functions, or types nothing else uses) is not: a
+plugin that uses what is missing fails to load, and the build-time symbol
+check reports it first. The candidates found neutral are kept too, and so is
+every macro the preprocessor consulted (gcc -dU): a loading uwsgi that
+defines one the build never tried does not fit it (runtime.abi_lines).
+
+A toggle whose compile fails (a feature header not installed) counts as
+relevant: that is the safe side, and a macro the binary does not define adds
+no line to its key either way.
+
+The answer is cached per (uwsgi.h, CFLAGS, compiler) in the backend cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..cache import cache_root, write_atomically
+from ..errors import BackendError
+from ..runtime_api import Flag, flag_text, neutral_flag, read_flags, shell_words, tested_macros
+from .compiler import feature_header_hint, missing_header, run_compiler
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
+
+LAYOUT_FORMAT = "layout-2"  # bump when what is compared changes: old cache entries are then ignored
+TU = '#include "uwsgi.h"\n'
+# Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
+# sections' relocations, which pyelftools does 4-5x slower than reading the types.
+DEBUG_FLAGS = ["-g", "-gno-record-gcc-switches", "-fno-eliminate-unused-debug-types", "-shared", "-nostdlib"]
+# Programs that run another compiler: their own file does not identify it.
+COMPILER_WRAPPERS = {"ccache", "sccache", "distcc", "icecc", "buildcache"}
+# Sections whose bytes hold every type the compile described: equal bytes, equal layouts.
+DEBUG_SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str")
+SIZES = "#include <time.h>\n#include <sys/types.h>\nchar time_t_size[sizeof(time_t)];\nchar off_t_size[sizeof(off_t)];\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedAbi:
+    platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
+    layout_macros: list[str]  # macros whose toggle changes a layout, sorted
+    neutral_macros: dict[str, str | None]  # tried and found neutral: the value the CFLAGS give (None: undefined)
+    layout_flags: list[str]  # options (not -D/-U) whose removal changes a layout
+    neutral_flags: list[str]  # options not known to be neutral, found so
+    consulted: list[str]  # every macro the preprocessor looked at, compiling uwsgi.h
+
+    def record(self) -> dict[str, object]:
+        """What runtime.abi_lines reads, as build.json carries it."""
+        fields = dataclasses.asdict(self)
+        del fields["platform"]
+        return fields
+
+
+def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
+    """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None."""
+    src = out.with_suffix(".c")
+    src.write_text(source)
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
+    return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
+
+
+def missing_header_line(output: str) -> str:
+    header = missing_header(output)
+    return f"\n\n{header} is not installed: install the development package that provides it." if header else ""
+
+
+def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
+    """uwsgi.h after the preprocessor, without line markers; None when that fails."""
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _elf_file(stream: BinaryIO) -> ELFFile:
+    from elftools.elf.elffile import ELFFile  # late: a build whose layouts are cached reads no ELF here
+
+    return ELFFile(stream)
+
+
+def debug_bytes(obj: Path) -> bytes:
+    with obj.open("rb") as f:
+        elf = _elf_file(f)
+        return b"\0".join((elf.get_section_by_name(name).data() if elf.get_section_by_name(name) else b"") for name in DEBUG_SECTIONS)
+
+
+def _describe(die, depth: int = 0) -> str:
+    """A type as text: named types by kind, name and size; anonymous aggregates inline."""
+    if die is None:
+        return "void"
+    tag = die.tag.replace("DW_TAG_", "")
+    name = die.attributes.get("DW_AT_name")
+    size = die.attributes.get("DW_AT_byte_size")
+    size_text = f"({size.value})" if size else ""
+    if tag in ("pointer_type", "const_type", "volatile_type", "restrict_type", "atomic_type"):
+        # Behind a pointer only the target's name matters (its layout is compared on its own).
+        inner = die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+        return f"{tag}({_describe(inner, depth + 1) if tag != 'pointer_type' else _name(inner)})"
+    if tag == "array_type":
+        bounds = [str(c.attributes["DW_AT_upper_bound"].value) if "DW_AT_upper_bound" in c.attributes else "?"
+                  for c in die.iter_children() if c.tag == "DW_TAG_subrange_type"]
+        return f"[{','.join(bounds)}]{_describe(die.get_DIE_from_attribute('DW_AT_type'), depth + 1)}"
+    if tag in ("structure_type", "union_type", "enumeration_type") and (name is None) and depth < 8:
+        return _layout(die, depth + 1)
+    if tag == "subroutine_type":
+        return "function"
+    return f"{tag} {name.value.decode() if name else '?'}{size_text}"
+
+
+def _name(die) -> str:
+    if die is None:
+        return "void"
+    name = die.attributes.get("DW_AT_name")
+    return f"{die.tag.replace('DW_TAG_', '')} {name.value.decode() if name else '?'}"
+
+
+def _layout(die, depth: int = 0) -> str:
+    """A struct, union or enum: size and members (name, offset, bits, type) or enumerators."""
+    size = die.attributes.get("DW_AT_byte_size")
+    parts = [die.tag.replace("DW_TAG_", ""), f"size={size.value if size else 'decl'}"]
+    for child in die.iter_children():
+        attrs = child.attributes
+        name = attrs["DW_AT_name"].value.decode() if "DW_AT_name" in attrs else ""
+        if child.tag == "DW_TAG_enumerator":
+            parts.append(f"{name}={attrs['DW_AT_const_value'].value}")
+        elif child.tag == "DW_TAG_member":
+            where = [str(attrs[a].value) for a in ("DW_AT_data_member_location", "DW_AT_bit_size",
+                                                     "DW_AT_data_bit_offset", "DW_AT_bit_offset") if a in attrs]
+            member_type = child.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in attrs else None
+            parts.append(f"{name}@{':'.join(where)} {_describe(member_type, depth)}")
+    return "{" + "; ".join(parts) + "}"
+
+
+def read_layouts(obj: Path) -> dict[str, str]:
+    """``{"struct uwsgi_server": "{...}", "typedef X": "..."}`` for every type declared in uwsgi.h."""
+    layouts: dict[str, str] = {}
+    with obj.open("rb") as f:
+        dwarf = _elf_file(f).get_dwarf_info()
+        for unit in dwarf.iter_CUs():
+            files = _file_names(dwarf, unit)
+            for die in unit.get_top_DIE().iter_children():
+                decl_file = die.attributes.get("DW_AT_decl_file")
+                if decl_file is None or files.get(decl_file.value) != "uwsgi.h":
+                    continue
+                tag = die.tag.replace("DW_TAG_", "")
+                name = die.attributes.get("DW_AT_name")
+                if tag == "typedef":
+                    target = die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+                    layouts[f"typedef {name.value.decode()}"] = _describe(target)
+                elif tag in ("structure_type", "union_type", "enumeration_type"):
+                    if name is not None:
+                        layouts[f"{tag} {name.value.decode()}"] = _layout(die)
+                    elif tag == "enumeration_type":  # an anonymous enum: known by its first enumerator
+                        first = next((c for c in die.iter_children() if c.tag == "DW_TAG_enumerator"), None)
+                        if first is not None:
+                            layouts[f"enum {first.attributes['DW_AT_name'].value.decode()}"] = _layout(die)
+    return layouts
+
+
+def _file_names(dwarf, unit) -> dict[int, str]:
+    program = dwarf.line_program_for_CU(unit)
+    if program is None:
+        return {}
+    entries = program["file_entry"]
+    # DWARF 5 numbers files from 0, DWARF 4 from 1.
+    first = 0 if program["version"] >= 5 else 1
+    return {index + first: os.path.basename(entry.name.decode()) for index, entry in enumerate(entries)}
+
+
+def differs(base: dict[str, str], other: dict[str, str]) -> list[str]:
+    """The types both compiles declare whose layouts differ."""
+    return sorted(name for name in base.keys() & other.keys() if base[name] != other[name])
+
+
+def without_flag(words: list[str], flag: Flag) -> list[str]:
+    """``words`` with every occurrence of ``flag`` taken out (a -Wp, word holding it, whole)."""
+    prefix, option, argument = flag
+    kept, index = [], 0
+    while index < len(words):
+        word, following = words[index], words[index + 1] if index + 1 < len(words) else None
+        if prefix == "" and word == option and (argument is None or following == argument):
+            index += 1 if argument is None else 2
+        elif prefix == "-Wp," and word.startswith("-Wp,") and option in word[4:].split(","):
+            index += 1
+        elif prefix == "-Xpreprocessor " and word == "-Xpreprocessor" and following == option:
+            index += 2
+        else:
+            kept.append(word)
+            index += 1
+    return kept
+
+
+def candidate_toggles(cflags: str, dot_h: bytes) -> dict[str, list[str]]:
+    """candidate -> the CFLAGS' words with it toggled: ``-DX`` for each macro
+    the CFLAGS define (undefined, whatever its spelling),
+    ``+DX`` for each macro uwsgi.h tests that they leave undefined (added),
+    and ``option`` for each option not known to be neutral (taken out)."""
+    words = shell_words(cflags)
+    defines, flags = read_flags(cflags)
+    # As -Wp, options: gcc's driver passes them after every plain -D and -U, so they win.
+    toggles = {f"-D{macro}": [*words, f"-Wp,-U{macro}"] for macro in sorted(defines)}
+    toggles.update({f"+D{macro}": [*words, f"-Wp,-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())})
+    for flag in flags:
+        if not neutral_flag(flag):
+            toggles[flag_text(flag)] = without_flag(words, flag)
+    return toggles
+
+
+def _sizes(compiler: list[str], flags: list[str], kit_dir: Path, work: Path) -> str:
+    obj = work / "sizes.o"
+    error = compile_source(compiler, flags, kit_dir, SIZES, obj)
+    if error:
+        raise BackendError(f"cannot compile a test of time_t and off_t with the uwsgi CFLAGS:\n{error}")
+    with obj.open("rb") as f:
+        elf = _elf_file(f)
+        symbols = {s.name: s["st_size"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
+    return f"time_t={symbols['time_t_size']} off_t={symbols['off_t_size']}"
+
+
+def compiler_identity(compiler: list[str]) -> str:
+    """The compiler program's resolved path, size and mtime, as ccache checks a
+    compiler by default (compiler_check=mtime), without running it on every
+    build; its --version answer when it is a wrapper (ccache, distcc) or a
+    script, whose own file says nothing of the compiler behind it."""
+    found = shutil.which(compiler[0])
+    program = os.path.realpath(found) if found else None
+    if program and os.path.basename(program) not in COMPILER_WRAPPERS:
+        with open(program, "rb") as f:
+            if f.read(4) == b"\x7fELF":
+                status = os.fstat(f.fileno())
+                return f"{program} {status.st_size} {status.st_mtime_ns}"
+    return run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")  # fails with the no-compiler error
+
+
+def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
+    identity = compiler_identity(compiler)
+    digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, identity])
+                            .encode()).hexdigest()[:24]
+    return cache_root() / "layouts" / f"{digest}.json"
+
+
+def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str]) -> LearnedAbi:
+    """The layout-relevant macros and the platform line for a binary of ELF
+    platform ``elf_part`` with this uwsgi.h and these CFLAGS (cached)."""
+    cached = _cache_file(dot_h, cflags, compiler)
+    try:
+        entry = json.loads(cached.read_text())
+        return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **entry["fields"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp:
+        work = Path(tmp)
+        flags = shell_words(cflags)
+        sizes = _sizes(compiler, flags, kit_dir, work)
+        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work)
+    _store(cached, {"fields": fields, "sizes": sizes, "why": why})
+    return LearnedAbi(platform=f"{elf_part} {sizes}", **fields)
+
+
+def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> list[str]:
+    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU)."""
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", str(source)], cwd=kit_dir)
+    names = set()
+    for line in result.stdout.decode(errors="replace").splitlines():
+        if line.startswith(("#define ", "#undef ")):
+            names.add(line.split(None, 2)[1].split("(", 1)[0])
+    return sorted(names)
+
+
+def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
+           work: Path) -> tuple[dict, dict[str, list[str]]]:
+    """LearnedAbi's fields but the platform, and for each relevant candidate the
+    types it changes (or why it counts)."""
+    base = work / "base.o"
+    error = compile_source(compiler, flags, kit_dir, TU, base)
+    if error:
+        raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
+                           + (feature_header_hint(error) or missing_header_line(error)))
+    base_bytes = debug_bytes(base)
+    base_layouts: dict[str, str] | None = None
+    toggles = candidate_toggles(cflags, dot_h)
+
+    source = work / "tu.c"
+    source.write_text(TU)
+    base_text = _preprocess(compiler, flags, kit_dir, source)
+    consulted = _consulted(compiler, flags, kit_dir, source)
+
+    def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
+        index, (candidate, toggled) = item
+        # The same text after the preprocessor compiles to the same layouts: most
+        # macro toggles (macros uwsgi.h never uses) end here, at a tenth of a compile.
+        # Not so an option (-fpack-struct): it changes the compile, not the text.
+        is_macro = candidate[:2] in ("-D", "+D")
+        if is_macro and base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
+            return candidate, None, None
+        obj = work / f"toggle-{index}.o"
+        return candidate, obj, compile_source(compiler, toggled, kit_dir, TU, obj)
+
+    why: dict[str, list[str]] = {}
+    import concurrent.futures  # late: only learning needs it
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for candidate, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
+            if obj is None:
+                continue
+            if error:
+                why[candidate] = ["(the toggled compile failed)"]
+                continue
+            if debug_bytes(obj) == base_bytes:
+                continue
+            if base_layouts is None:
+                base_layouts = read_layouts(base)
+            changed = differs(base_layouts, read_layouts(obj))
+            if changed:
+                why[candidate] = changed
+    defines = read_flags(cflags)[0]
+    macros = [candidate for candidate in toggles if candidate[:2] in ("-D", "+D")]
+    fields = {
+        "layout_macros": sorted({macro[2:] for macro in macros if macro in why}),
+        "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in macros if macro not in why},
+        "layout_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag in why],
+        "neutral_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag not in why],
+        "consulted": consulted,
+    }
+    return fields, why
+
+
+def _store(path: Path, entry: dict) -> None:
+    """Written aside, then renamed; a cache that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(entry))
+    except OSError:
+        pass
