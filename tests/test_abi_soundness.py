@@ -24,7 +24,7 @@ from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime
 
 PROBE = PACKAGES / "abi-probe"
 CONSTRUCTOR_LINE = "abi-probe: constructor ran"
-NOTHING_LEARNED = {"layout_macros": [], "neutral_macros": {}, "consulted": [], "neutral_flags": [], "layout_flags": []}
+NOTHING_LEARNED = {"layout_macros": [], "neutral_macros": {}, "consulted": []}
 
 
 @pytest.mark.parametrize("spelling", ["-DUWSGI_SSL", "-D UWSGI_SSL", "-Wp,-DUWSGI_SSL", "-Xpreprocessor -DUWSGI_SSL",
@@ -38,14 +38,29 @@ def test_every_spelling_of_a_define_reads_alike(spelling):
 
 @pytest.mark.parametrize("spelling", ["-DUWSGI_SSL -UUWSGI_SSL", "-DUWSGI_SSL -U UWSGI_SSL", "-DUWSGI_SSL -Wp,-UUWSGI_SSL", ""])
 def test_a_later_undefine_wins(spelling):
-    assert runtime.abi_lines(spelling, {**NOTHING_LEARNED, "layout_macros": ["UWSGI_SSL"]}) == []
+    """Undone, the macro is undefined; that it was undone counts too (it may be a built-in)."""
+    assert runtime.read_flags(spelling)[0].get("UWSGI_SSL") is None
+    assert runtime.abi_lines(spelling, {**NOTHING_LEARNED, "layout_macros": ["UWSGI_SSL"]}) == (["-UUWSGI_SSL"] if spelling else [])
 
 
-def test_options_count_unless_known_or_found_neutral():
+def test_options_count_unless_known_to_be_neutral():
     cflags = "-O2 -g -Wall -fPIC -pthread -I/x -isystem /y -fstack-protector-strong -fpack-struct=4 -fshort-enums -m32 -include a.h"
     assert runtime.abi_lines(cflags, NOTHING_LEARNED) == ["-fpack-struct=4", "-fshort-enums", "-m32", "-include a.h"]
-    found = {**NOTHING_LEARNED, "neutral_flags": ["-m32", "-include a.h"]}
-    assert runtime.abi_lines(cflags, found) == ["-fpack-struct=4", "-fshort-enums"]
+    # In order: a later -fpack-struct undoes an earlier one, so the two orders are two ABIs.
+    assert runtime.abi_lines("-fpack-struct=16 -fpack-struct=4", NOTHING_LEARNED) != runtime.abi_lines(
+        "-fpack-struct=4 -fpack-struct=16", NOTHING_LEARNED)
+
+
+@pytest.mark.parametrize("cflags", ["-Wp,-MD,-UUWSGI_SSL", "-Wp,-MMD,-UUWSGI_SSL", "-l -UUWSGI_SSL", "-Xlinker -UUWSGI_SSL",
+                                    "-o -UUWSGI_SSL"])
+def test_the_argument_of_an_option_is_no_define(cflags):
+    """gcc -DUWSGI_SSL -Wp,-MD,-UUWSGI_SSL keeps UWSGI_SSL: -MD names a file there."""
+    assert runtime.read_flags(f"-DUWSGI_SSL {cflags}")[0] == {"UWSGI_SSL": "1"}
+
+
+def test_undoing_a_builtin_counts():
+    learned = {**NOTHING_LEARNED, "consulted": ["__linux__", "__HURD__"]}
+    assert runtime.abi_lines("-U__linux__ -D__HURD__", learned) == ["-D__HURD__=1", "-U__linux__"]
 
 
 def test_macros_count_by_what_the_build_learned():
@@ -149,24 +164,58 @@ def test_no_plugin_code_runs_in_a_uwsgi_it_does_not_fit(tmp_path, pip_variants, 
     assert CONSTRUCTOR_LINE in (tmp_path / "u1.log").read_text()
 
 
+# (environment, uwsgiplugin.py's lists, what the one error line names): issue 21's case 4 and a review's attacks.
+LAYOUT_CHANGES = {
+    "env-cflags": ({"CFLAGS": "-fpack-struct=4"}, {}, "compiled with -fpack-struct=4 (from $CFLAGS)"),
+    "plugin-cflags": ({}, {"CFLAGS": ["-UUWSGI_SSL"]}, "compiled with -UUWSGI_SSL (from CFLAGS, LDFLAGS or LIBS in uwsgiplugin.py)"),
+    "builtins": ({}, {"CFLAGS": ["-U__linux__", "-D__HURD__"]}, "compiled with "),
+    "cc": ({"CC": "gcc -fpack-struct=4"}, {}, "compiled with -fpack-struct=4 (from $CC)"),
+    "env-ldflags": ({"LDFLAGS": "-fpack-struct=4"}, {}, "compiled with -fpack-struct=4 (from $LDFLAGS)"),
+    "plugin-libs": ({}, {"LIBS": ["-UUWSGI_SSL"]}, "compiled with -UUWSGI_SSL (from CFLAGS, LDFLAGS or LIBS in uwsgiplugin.py)"),
+    "shell-expansion": ({"PROBE_EXTRA": " -fpack-struct=4"}, {"CFLAGS": ["-O2$PROBE_EXTRA"]}, "compiled with -fpack-struct=4"),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["environment", "uwsgiplugin.py"])
-def test_plugin_flags_that_change_a_layout_fail_the_build(tmp_path, pip_uwsgi, where):
-    """Case 4: CFLAGS from the build's environment or the plugin's own CFLAGS."""
+@pytest.mark.parametrize("case", sorted(LAYOUT_CHANGES))
+def test_plugin_flags_that_change_a_layout_fail_the_build(tmp_path, pip_uwsgi, case):
+    """Every word the plugin's compile gets is checked: CFLAGS, LDFLAGS and CC
+    from the environment, CFLAGS and LIBS of uwsgiplugin.py, after the shell."""
+    environment, lists, named = LAYOUT_CHANGES[case]
     project = copy_project(SAMPLE, tmp_path / "p")
-    env = clean_env()
-    if where == "environment":
-        env["CFLAGS"] = "-fpack-struct=4"
-        change = "-fpack-struct=4 (from $CFLAGS)"
-    else:
-        (project / "uwsgiplugin.py").write_text((project / "uwsgiplugin.py").read_text().replace("CFLAGS = []", "CFLAGS = ['-UUWSGI_SSL']"))
-        change = "-UUWSGI_SSL (from CFLAGS in uwsgiplugin.py)"
-    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", env=env, check=False)
+    (project / "uwsgiplugin.py").write_text("".join(f"{key} = {value!r}\n" for key, value in
+                                                    {"NAME": "hello", "GCC_LIST": ["hello"], **lists}.items()))
+    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", env=clean_env(**environment), check=False)
     assert result.returncode != 0
     [line] = [line for line in result.stdout.splitlines() if line.startswith("uwsgi-plugin-backend: error:")]
-    assert f"plugin hello is compiled with {change}, which changes uwsgi.h's " in line, line
+    assert f"plugin hello is {named}" in line and "changes uwsgi.h's " in line, line
     assert "Traceback" not in result.stdout
     assert not list(tmp_path.glob("out/*.whl"))
+
+
+@pytest.mark.slow
+def test_a_flag_the_binary_has_added_again_is_checked(tmp_path, pip_uwsgi):
+    """A uwsgi built with -fpack-struct=4 -fpack-struct=16 has natural layouts; a
+    plugin adding -fpack-struct=4 again is packed, though the binary's flags name it."""
+    twice = wrapper(tmp_path / "twice", pip_uwsgi, cflags_of(pip_uwsgi) + " -fpack-struct=4 -fpack-struct=16")
+    project = copy_project(SAMPLE, tmp_path / "p")
+    (project / "uwsgiplugin.py").write_text("NAME = 'hello'\nGCC_LIST = ['hello']\nCFLAGS = ['-fpack-struct=4']\n")
+    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={twice}", check=False)
+    assert result.returncode != 0 and "plugin hello is compiled with -fpack-struct=4" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_a_uwsgi_h_of_the_project_fails_the_build(tmp_path, pip_uwsgi):
+    """The plugin's #include "uwsgi.h" would find the project's own copy first."""
+    project = copy_project(SAMPLE, tmp_path / "p")
+    dot_h = run([pip_uwsgi, "--dot-h"], env=clean_env()).stdout
+    assert "#ifdef UWSGI_CAP" in dot_h
+    (project / "uwsgi.h").write_text(dot_h.replace("#ifdef UWSGI_CAP", "#ifdef UWSGI_CAP_NOT_HERE"))  # no capabilities
+    (project / "hello.c").write_text((project / "hello.c").read_text().replace("#include <uwsgi.h>", '#include "uwsgi.h"'))
+    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert result.returncode != 0
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("uwsgi-plugin-backend: error:")]
+    assert "would be compiled with the project's own uwsgi.h (" in line, line
 
 
 @pytest.mark.slow
@@ -203,4 +252,24 @@ def test_defines_read_as_gcc_reads_them(tmp_path_factory, words):
         name, _, value = line[len("#define "):].partition(" ")
         if name in ("ZZ", "UWSGI_SSL", "UWSGI_PCRE"):
             seen[name] = value
-    assert runtime.read_flags(cflags)[0] == seen, cflags
+    assert {name: value for name, value in runtime.read_flags(cflags)[0].items() if value is not None} == seen, cflags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", ["-fpack-struct=4", "-fshort-enums", "-UUWSGI_SSL", "-D UWSGI_DEBUG_BUFFER"])
+def test_u1_refuses_a_build_for_other_flags_before_any_plugin_code(tmp_path, pip_variants, extra):
+    """Cases 2 and 3 at load time: a wrapper of u1 that answers --cflags with one flag
+    more gets a build compiled with it; u1 itself (whose real CFLAGS the loader
+    reads) refuses that build with one line, before the probe's constructor runs."""
+    u1 = pip_variants["default"]
+    other = wrapper(tmp_path / "other", u1, f"{cflags_of(u1)} {extra}")
+    build_wheel(copy_project(PROBE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={other}")
+    site = tmp_path / "site"
+    zipfile.ZipFile(the_wheel(tmp_path / "out")).extractall(site)
+    chosen = run([sys.executable, "-m", "uwsgi_plugin_probe", "--uwsgi", u1], cwd=site, env=clean_env(), check=False)
+    assert chosen.returncode == 1 and "has no build of its plugins for" in chosen.stdout, chosen.stdout
+    [build] = site.glob("uwsgi_plugin_probe/uwsgi_builds/*")
+    result = load(u1, build)
+    assert result.returncode == 1, result.stdout  # a refusal, not a signal
+    assert "uwsgi-plugin-backend: refusing plugin probe" in result.stdout
+    assert CONSTRUCTOR_LINE not in result.stdout

@@ -72,7 +72,7 @@ header_lines = st.one_of(
 def test_abi_key_parser_never_crashes(cflags, header, junk):
     dot_h = header.encode("utf-8", "surrogatepass") + junk
     macros = sorted(runtime.tested_macros(dot_h))
-    learned = {"layout_macros": macros, "neutral_macros": {}, "consulted": macros, "neutral_flags": [], "layout_flags": []}
+    learned = {"layout_macros": macros, "neutral_macros": {}, "consulted": macros}
     platform = "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
     key = abi_key(cflags, dot_h, learned, platform)
     assert key == abi_key(cflags, dot_h, learned, platform)  # deterministic

@@ -178,6 +178,17 @@ class ObjectCache:
         os.replace(manifest + ".partial", manifest)
 
 
+def compile_words(frame_globals, frame_locals):
+    """Every word a compile of the plugin gets, as the shell expands them
+    ($VARS, quotes): the compiler command ($CC may carry options), the CFLAGS,
+    and LDFLAGS and LIBS, which the one gcc line of a lone source compiles with."""
+    uniq = frame_globals["uniq_warnings"]
+    text = " ".join([frame_globals["GCC"], frame_locals["need_pic"], *uniq(frame_locals["p_cflags"]),
+                     *uniq(frame_locals["p_ldflags"]), *uniq(frame_locals["p_libs"])])
+    process = subprocess.run("printf '%s\\0' " + text, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return process.stdout.decode(errors="surrogateescape").split("\0")[:-1] if process.returncode == 0 else None
+
+
 def run_shell(command):
     """Run like uwsgiconfig.py does (through the shell); return status and output."""
     process = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -191,7 +202,7 @@ class Build:
     def __init__(self, jobs, cache, verbose, real_dir):
         self.jobs, self.cache, self.verbose, self.real_dir = jobs, cache, verbose, real_dir
         self.failures = []
-        self.cflags = None  # what the plugin is compiled with: the backend checks it keeps uwsgi.h's layouts
+        self.compile_words = None  # what the plugin is compiled with: the backend checks it keeps uwsgi.h's layouts
 
     def file_arg(self, entry):
         """A GCC_LIST file as one shell word: file names never reach the shell as code."""
@@ -260,7 +271,7 @@ class Build:
             if frame.f_code.co_name != "build_plugin" or command != frame.f_locals.get("gccline"):
                 return real_call(command, *args, **kwargs)
             local = frame.f_locals
-            self.cflags = " ".join(frame.f_globals["uniq_warnings"](local["p_cflags"]))
+            self.compile_words = compile_words(frame.f_globals, local)
             sources = [e for e in local["gcc_list"] if not e.endswith((".a", ".o"))]
             sys.stdout.flush()
             # Other toolchains (.go, .m) run as uwsgiconfig.py has it; so does a lone source
@@ -300,7 +311,7 @@ def main():
         runpy.run_path(uwsgiconfig, run_name="__main__")
     finally:
         with open(result_path, "w") as f:
-            json.dump({"name": name, "error": None, "failures": build.failures, "cflags": build.cflags}, f)
+            json.dump({"name": name, "error": None, "failures": build.failures, "compile_words": build.compile_words}, f)
 
 
 if __name__ == "__main__":

@@ -298,8 +298,8 @@ def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path,
     if result["name"] != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {result['name']!r} when building; "
                            "NAME must not change")
-    if result.get("cflags") is not None:
-        check_compile_flags(abi, kit_dir, result["cflags"], name)
+    if result.get("compile_words") is not None:
+        check_compile_flags(abi, kit_dir, result["compile_words"], name, plugin_copy, project)
     shared_object = plugin_copy / f"{name}_plugin.so"
     if not shared_object.is_file():
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")

@@ -88,6 +88,7 @@ BACKEND_API = [
     "platform_of",
     "process_elf",
     "read_flags",
+    "reserved_macro",
     "record_fits",
     "script_interpreter",
     "shell_words",
@@ -149,13 +150,19 @@ def tested_macros(dot_h: bytes) -> set[str]:
 
 # --cflags is text for a shell (uwsgiconfig.py puts it on one): shell_words()
 # reads it as the shell hands it to gcc, and read_flags() as gcc reads it.
-# Options whose argument may be the next word.
-ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros",
-                            "-isysroot", "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-L"})
+# Options whose argument may be the next word: gcc's, and inside -Wp, those of
+# its preprocessor (where -MD and -MMD name a file). guard/abi_key.h keeps the
+# same lists.
+ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros", "-isysroot",
+                            "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-Xlinker", "-Xassembler", "-L",
+                            "-l", "-o", "-T", "-u", "-z", "-e", "-A", "-B", "-iprefix", "-iwithprefix",
+                            "-iwithprefixbefore", "-aux-info", "-dumpbase", "-dumpdir", "--param"})
+PREPROCESSOR_ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros",
+                                         "-isysroot", "-MF", "-MT", "-MQ", "-MD", "-MMD", "-o", "-A", "-iprefix",
+                                         "-iwithprefix", "-iwithprefixbefore"})
 # Options known to leave every layout alone: optimisation, warnings, debug
 # information, code generation that keeps the data model, include and library
-# paths, dependency files. Any other option counts unless a build learned that
-# it changes nothing (guard/abi_key.h keeps the same two lists).
+# paths, dependency files. Every other option counts.
 NEUTRAL_FLAGS = frozenset({
     "-pipe", "-pthread", "-w", "-fPIC", "-fpic", "-fPIE", "-fpie", "-fno-pic", "-fno-pie", "-fno-PIC", "-fno-PIE",
     "-fexceptions", "-fno-exceptions", "-fasynchronous-unwind-tables", "-fno-asynchronous-unwind-tables",
@@ -180,7 +187,7 @@ def shell_words(text: str) -> list[str]:
     index, length = 0, len(text)
     while index < length:
         char = text[index]
-        if char in " \t\n\v\f\r":
+        if char in " \t\n":  # the shell's blanks; \v \f \r are word characters to it
             if word is not None:
                 words.append("".join(word))
                 word = None
@@ -216,6 +223,9 @@ def shell_words(text: str) -> list[str]:
 
 
 Flag = tuple[str, str, "str | None"]  # (prefix: "" or "-Wp," or "-Xpreprocessor ", option, its next-word argument)
+# A macro's state on the command line: its value, or None when a -U undid it
+# (a built-in such as __linux__ included); a macro not named keeps its default.
+Defines = dict[str, "str | None"]
 
 
 def flag_text(flag: Flag) -> str:
@@ -223,7 +233,7 @@ def flag_text(flag: Flag) -> str:
     return prefix + option + ("" if argument is None else " " + argument)
 
 
-def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], prefix: str) -> list[tuple[list[str], str]]:
+def _read_words(words: list[str], defines: Defines, flags: list[Flag], prefix: str) -> list[tuple[list[str], str]]:
     """Read ``words`` into ``defines`` and ``flags``; return the -Wp, and
     -Xpreprocessor words, which gcc's driver hands the preprocessor after
     every plain -D and -U, whatever their place on the command line."""
@@ -231,7 +241,7 @@ def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], pr
     index = 0
     while index < len(words):
         word, argument = words[index], None
-        if word in ARGUMENT_FLAGS and index + 1 < len(words):
+        if word in (PREPROCESSOR_ARGUMENT_FLAGS if prefix else ARGUMENT_FLAGS) and index + 1 < len(words):
             argument, index = words[index + 1], index + 2
         else:
             index += 1
@@ -244,6 +254,7 @@ def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], pr
             defines[name] = text.split("=", 1)[1] if "=" in text else "1"
         elif name and kind == "U":
             defines.pop(name, None)
+            defines[name] = None
         elif not prefix and word.startswith("-Wp,"):
             later.append((word[4:].split(","), "-Wp,"))
         elif not prefix and word == "-Xpreprocessor" and argument is not None:
@@ -253,12 +264,13 @@ def _read_words(words: list[str], defines: dict[str, str], flags: list[Flag], pr
     return later
 
 
-def read_flags(cflags: str) -> tuple[dict[str, str], list[Flag]]:
+def read_flags(cflags: str) -> tuple[Defines, list[Flag]]:
     """What gcc makes of ``cflags``: the macros it defines, with their values
     (``-DX`` is X=1; ``-D X``, ``-Wp,-DX`` and ``-Xpreprocessor -DX`` alike;
-    a later -D or -U wins, and -Wp, and -Xpreprocessor ones come after all
-    others, as gcc's driver passes them), and every other option in order."""
-    defines: dict[str, str] = {}
+    None for one a -U undid; a later -D or -U wins, and -Wp, and -Xpreprocessor
+    ones come after all others, as gcc's driver passes them), and every other
+    option in order."""
+    defines: Defines = {}
     flags: list[Flag] = []
     for words, prefix in _read_words(shell_words(cflags), defines, flags, ""):
         _read_words(words, defines, flags, prefix)
@@ -271,31 +283,38 @@ def neutral_flag(flag: Flag) -> bool:
     return text in NEUTRAL_FLAGS or (text.startswith(NEUTRAL_PREFIXES) and not text.startswith("-Wp,"))
 
 
+def reserved_macro(name: str) -> bool:
+    """A name of the compiler's or the C library's (__linux__, _GNU_SOURCE): never
+    taken as neutral, since one alone may change nothing where two together do."""
+    return name.startswith("__") or (len(name) > 1 and name[0] == "_" and name[1].isupper())
+
+
 def _string_literal(value: str | None) -> bool:
     return value is not None and len(value) >= 2 and value[0] == value[-1] == '"'
 
 
-def _compatible(value: str, built_with: str | None) -> bool:
-    """A macro the build found neutral, as the loading binary defines it: the
-    value the build tried, or another string literal (a string cannot steer
-    #if, and a type using it would have failed to compile without it)."""
-    return value == built_with or (built_with is None and value == "1") or (_string_literal(value) and _string_literal(built_with))
+def _compatible(value: str | None, built_with: str | None) -> bool:
+    """A macro the build found neutral, as the loading binary has it: undefined
+    (the build tried that), the value the build tried, or another string literal
+    (a string cannot steer #if, and a type using it would not have compiled without it)."""
+    return (value is None or value == built_with or (built_with is None and value == "1")
+            or (_string_literal(value) and _string_literal(built_with)))
 
 
 def abi_lines(cflags: str, learned: dict) -> list[str]:
     """What of ``cflags`` counts for a build that learned ``learned``: sorted
-    ``-DNAME=VALUE`` lines for the macros that change a layout, for macros the
-    build found neutral but are defined otherwise, and for macros uwsgi.h's
-    compile consults that the build never tried; then, in order, each option
-    not known to be neutral and not found neutral by the build."""
+    ``-DNAME=VALUE`` (``-UNAME`` for one undone) lines for the macros that
+    change a layout, for macros the build found neutral but are defined
+    otherwise, and for macros uwsgi.h's compile consults that the build never
+    tried; then, in order, each option not known to be neutral."""
     defines, flags = read_flags(cflags)
     layout, neutral, consulted = set(learned["layout_macros"]), learned["neutral_macros"], set(learned["consulted"])
-    lines = sorted(
-        f"-D{name}={value}" for name, value in defines.items()
-        if name in layout or (not _compatible(value, neutral[name]) if name in neutral else name in consulted)
+    lines = sorted(  # by their bytes, as the guard's strcmp sorts them
+        (f"-U{name}" if value is None else f"-D{name}={value}" for name, value in defines.items()
+         if name in layout or (not _compatible(value, neutral[name]) if name in neutral else name in consulted)),
+        key=lambda line: line.encode(errors="surrogateescape"),
     )
-    neutral_flags = set(learned["neutral_flags"])
-    return lines + [flag_text(flag) for flag in flags if not neutral_flag(flag) and flag_text(flag) not in neutral_flags]
+    return lines + [flag_text(flag) for flag in flags if not neutral_flag(flag)]
 
 
 def dot_h_hash(dot_h: bytes) -> str:
@@ -303,7 +322,9 @@ def dot_h_hash(dot_h: bytes) -> str:
 
 
 def canonical_text(dot_h_hash: str, platform: str, lines: list[str]) -> bytes:
-    return "".join(line + "\n" for line in [f"dot_h={dot_h_hash}", f"platform={platform}", *lines]).encode()
+    """The hashed text; bytes a binary's CFLAGS hold that are no UTF-8 come back as
+    they were (read with surrogateescape), as the guard hashes them."""
+    return "".join(line + "\n" for line in [f"dot_h={dot_h_hash}", f"platform={platform}", *lines]).encode(errors="surrogateescape")
 
 
 def hash_of_parts(dot_h_hash: str, platform: str, lines: list[str]) -> str:
@@ -315,7 +336,7 @@ def abi_summary(version: str, cflags: str) -> str:
     """``uWSGI 2.0.31 +ssl +xml -pcre ...``: version and notable features, for
     people (the same text the load-time guard prints); not part of the key."""
     defined = read_flags(cflags)[0]
-    present = [f"UWSGI_{name.upper()}" in defined for name in NOTABLE_FEATURES]
+    present = [defined.get(f"UWSGI_{name.upper()}") is not None for name in NOTABLE_FEATURES]
     plus = [f"+{name}" for name, here in zip(NOTABLE_FEATURES, present) if here]
     minus = [f"-{name}" for name, here in zip(NOTABLE_FEATURES, present) if not here]
     return " ".join([f"uWSGI {version}", *plus, *minus])
@@ -635,7 +656,7 @@ def binary_abi(uwsgi: str) -> dict[str, str]:
     if identity in cache:
         return cache[identity]
     version = ask(uwsgi, "--version").decode(errors="replace").strip()
-    cflags = ask(uwsgi, "--cflags").decode(errors="replace")
+    cflags = ask(uwsgi, "--cflags").decode(errors="surrogateescape")  # every byte kept, as the guard reads it
     dot_h = ask(uwsgi, "--dot-h")
     entry = {
         "version": version,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import BackendError
 from ..runtime_api import KEY_FORMAT, NoMatchingBuild, abi_lines, hash_of_parts, platform_of
-from .compiler import compiler
+from .compiler import compiler_program
 from .kit import UwsgiKit
 from .layouts import LearnedAbi, learn
 
@@ -62,10 +62,10 @@ def target_abi(kit: UwsgiKit) -> TargetAbi:
     except NoMatchingBuild as error:
         raise BackendError(f"{error}; name a uwsgi binary or pyuwsgi's uwsgi script") from None
     if kit.directory is not None:
-        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler())
+        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler_program())
     else:
         with tempfile.TemporaryDirectory(prefix="uwsgi-kit-") as tmp:
             kit.write(Path(tmp))
-            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler())
+            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler_program())
     lines = abi_lines(kit.cflags, learned.record())
     return TargetAbi(kit=kit, learned=learned, lines=lines, hash=hash_of_parts(kit.dot_h_hash, learned.platform, lines))

@@ -22,6 +22,17 @@ def compiler() -> list[str]:
     return command
 
 
+def compiler_program() -> list[str]:
+    """compiler() without the options $CC may carry (CC="gcc -m32"): what compiles
+    uwsgi.h as the binary's own CFLAGS alone lay it out (the plugin build checks
+    that $CC's options change nothing)."""
+    command = compiler()
+    index = 0
+    while index < len(command) and not command[index].startswith("-"):
+        index += 1
+    return command[:index] or command[:1]
+
+
 def run_compiler(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` (a compiler call); no compiler at all is the user's to fix."""
     try:

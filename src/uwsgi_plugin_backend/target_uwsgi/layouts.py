@@ -1,25 +1,24 @@
-"""Which macros and options of a uwsgi's CFLAGS change what a plugin sees of
-uWSGI, learned from the compiler.
+"""Which macros of a uwsgi's CFLAGS change what a plugin sees of uWSGI,
+learned from the compiler.
 
 uwsgi.h is compiled with a binary's CFLAGS (read as gcc reads them:
 runtime.read_flags) and debug information, and the layout of every struct,
 union, enum and typedef it declares is read back from the DWARF. Each
-candidate is then toggled and the layouts compared: each macro the CFLAGS
-define is undefined (-UX appended), each macro uwsgi.h tests but the CFLAGS
-leave undefined is added (-DX), and each option not known to be neutral
-(-fpack-struct, -fshort-enums, -m32, -include ...) is taken out. A candidate
-is layout-relevant when a type both compiles share changes; one that only adds
-or removes declarations (functions, or types nothing else uses) is not: a
-plugin that uses what is missing fails to load, and the build-time symbol
-check reports it first. The candidates found neutral are kept too, and so is
-every macro the preprocessor consulted (gcc -dU): a loading uwsgi that
-defines one the build never tried does not fit it (runtime.abi_lines).
+candidate macro is then toggled and the layouts compared: each macro the
+CFLAGS define is undone, each macro uwsgi.h tests but the CFLAGS leave alone
+is added. A candidate is layout-relevant when a type both compiles share
+changes; one that only adds or removes declarations (functions, or types
+nothing else uses) is not: a plugin that uses what is missing fails to load,
+and the build-time symbol check reports it first. The candidates found
+neutral are kept too, and so is every macro the preprocessor consulted (gcc
+-dU): a loading uwsgi that defines one the build never tried does not fit it
+(runtime.abi_lines). Reserved names (__linux__, _GNU_SOURCE) and options
+(-fpack-struct, -m32 ...) are never candidates: every one not known to be
+neutral counts, since one may change nothing alone and much with another.
 
 A toggle whose compile fails (a feature header not installed) counts as
 relevant: that is the safe side, and a macro the binary does not define adds
 no line to its key either way.
-
-The answer is cached per (uwsgi.h, CFLAGS, compiler) in the backend cache.
 """
 
 from __future__ import annotations
@@ -35,13 +34,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..cache import cache_root, write_atomically
 from ..errors import BackendError
-from ..runtime_api import Flag, flag_text, neutral_flag, read_flags, shell_words, tested_macros
+from ..runtime_api import read_flags, reserved_macro, shell_words, tested_macros
 from .compiler import feature_header_hint, missing_header, run_compiler
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
-LAYOUT_FORMAT = "layout-2"  # bump when what is compared changes: old cache entries are then ignored
+LAYOUT_FORMAT = "layout-3"  # bump when what is compared changes: old cache entries are then ignored
 TU = '#include "uwsgi.h"\n'
 # Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
 # sections' relocations, which pyelftools does 4-5x slower than reading the types.
@@ -58,8 +57,6 @@ class LearnedAbi:
     platform: str  # "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
     layout_macros: list[str]  # macros whose toggle changes a layout, sorted
     neutral_macros: dict[str, str | None]  # tried and found neutral: the value the CFLAGS give (None: undefined)
-    layout_flags: list[str]  # options (not -D/-U) whose removal changes a layout
-    neutral_flags: list[str]  # options not known to be neutral, found so
     consulted: list[str]  # every macro the preprocessor looked at, compiling uwsgi.h
 
     def record(self) -> dict[str, object]:
@@ -69,11 +66,13 @@ class LearnedAbi:
         return fields
 
 
-def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path) -> str | None:
-    """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None."""
+def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path, link: bool = True) -> str | None:
+    """Compile ``source`` (beside uwsgi.h) to ``out``; the compiler's complaint, or None.
+    ``link=False`` stops at the object (-c), for flags that name libraries to link."""
     src = out.with_suffix(".c")
     src.write_text(source)
-    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", *DEBUG_FLAGS, str(src), "-o", str(out)], cwd=kit_dir)
+    debug = DEBUG_FLAGS if link else [*DEBUG_FLAGS[:3], "-c"]
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", *debug, str(src), "-o", str(out)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
 
 
@@ -188,37 +187,18 @@ def differs(base: dict[str, str], other: dict[str, str]) -> list[str]:
     return sorted(name for name in base.keys() & other.keys() if base[name] != other[name])
 
 
-def without_flag(words: list[str], flag: Flag) -> list[str]:
-    """``words`` with every occurrence of ``flag`` taken out (a -Wp, word holding it, whole)."""
-    prefix, option, argument = flag
-    kept, index = [], 0
-    while index < len(words):
-        word, following = words[index], words[index + 1] if index + 1 < len(words) else None
-        if prefix == "" and word == option and (argument is None or following == argument):
-            index += 1 if argument is None else 2
-        elif prefix == "-Wp," and word.startswith("-Wp,") and option in word[4:].split(","):
-            index += 1
-        elif prefix == "-Xpreprocessor " and word == "-Xpreprocessor" and following == option:
-            index += 2
-        else:
-            kept.append(word)
-            index += 1
-    return kept
-
-
 def candidate_toggles(cflags: str, dot_h: bytes) -> dict[str, list[str]]:
     """candidate -> the CFLAGS' words with it toggled: ``-DX`` for each macro
-    the CFLAGS define (undefined, whatever its spelling),
-    ``+DX`` for each macro uwsgi.h tests that they leave undefined (added),
-    and ``option`` for each option not known to be neutral (taken out)."""
+    the CFLAGS define (undone by ``-Wp,-UX``: gcc's driver passes -Wp, options
+    after every plain -D and -U, so it wins whatever the spelling), ``+DX`` for
+    each macro uwsgi.h tests that they leave alone (``-Wp,-DX``). Reserved
+    names (__linux__, _GNU_SOURCE) are no candidates: they always count."""
     words = shell_words(cflags)
-    defines, flags = read_flags(cflags)
-    # As -Wp, options: gcc's driver passes them after every plain -D and -U, so they win.
-    toggles = {f"-D{macro}": [*words, f"-Wp,-U{macro}"] for macro in sorted(defines)}
-    toggles.update({f"+D{macro}": [*words, f"-Wp,-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())})
-    for flag in flags:
-        if not neutral_flag(flag):
-            toggles[flag_text(flag)] = without_flag(words, flag)
+    defines = read_flags(cflags)[0]
+    toggles = {f"-D{macro}": [*words, f"-Wp,-U{macro}"] for macro in sorted(defines)
+               if defines[macro] is not None and not reserved_macro(macro)}
+    toggles.update({f"+D{macro}": [*words, f"-Wp,-D{macro}"] for macro in sorted(tested_macros(dot_h) - defines.keys())
+                    if not reserved_macro(macro)})
     return toggles
 
 
@@ -300,14 +280,16 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     source.write_text(TU)
     base_text = _preprocess(compiler, flags, kit_dir, source)
     consulted = _consulted(compiler, flags, kit_dir, source)
+    consulted_set = set(consulted)
 
     def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
         index, (candidate, toggled) = item
-        # The same text after the preprocessor compiles to the same layouts: most
-        # macro toggles (macros uwsgi.h never uses) end here, at a tenth of a compile.
-        # Not so an option (-fpack-struct): it changes the compile, not the text.
-        is_macro = candidate[:2] in ("-D", "+D")
-        if is_macro and base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
+        # A macro the preprocessor never looked at cannot change its text when it alone
+        # is toggled; and the same text compiles to the same layouts: most toggles end
+        # here, at no cost or a tenth of a compile.
+        if candidate[2:] not in consulted_set:
+            return candidate, None, None
+        if base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
             return candidate, None, None
         obj = work / f"toggle-{index}.o"
         return candidate, obj, compile_source(compiler, toggled, kit_dir, TU, obj)
@@ -330,12 +312,9 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
             if changed:
                 why[candidate] = changed
     defines = read_flags(cflags)[0]
-    macros = [candidate for candidate in toggles if candidate[:2] in ("-D", "+D")]
     fields = {
-        "layout_macros": sorted({macro[2:] for macro in macros if macro in why}),
-        "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in macros if macro not in why},
-        "layout_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag in why],
-        "neutral_flags": [flag for flag in toggles if flag[:2] not in ("-D", "+D") and flag not in why],
+        "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
+        "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
         "consulted": consulted,
     }
     return fields, why

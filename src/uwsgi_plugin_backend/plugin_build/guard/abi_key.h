@@ -24,8 +24,6 @@ struct abi_learned {
 	size_t n_neutral;
 	const uint64_t *consulted; /* FNV-1a of each macro the preprocessor consulted, sorted */
 	size_t n_consulted;
-	const char *const *neutral_flags; /* options found neutral, as flag text */
-	size_t n_neutral_flags;
 };
 
 #define ABI_FNV_OFFSET 0xcbf29ce484222325ULL
@@ -40,8 +38,9 @@ static uint64_t abi_fnv1a64(uint64_t value, const char *data, size_t len) {
 	return value;
 }
 
+/* The shell's blanks; \v \f \r are word characters to it. */
 static int abi_space(char c) {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+	return c == ' ' || c == '\t' || c == '\n';
 }
 
 /* The words a POSIX shell makes of TEXT, unquoted in place; returns how many. */
@@ -93,7 +92,13 @@ static size_t abi_shell_words(char *text, char **words, size_t max) {
 }
 
 static const char *const abi_argument_flags[] = {"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include",
-	"-imacros", "-isysroot", "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-L", NULL};
+	"-imacros", "-isysroot", "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-Xlinker", "-Xassembler", "-L",
+	"-l", "-o", "-T", "-u", "-z", "-e", "-A", "-B", "-iprefix", "-iwithprefix", "-iwithprefixbefore", "-aux-info",
+	"-dumpbase", "-dumpdir", "--param", NULL};
+/* Inside -Wp, the preprocessor's own: -MD and -MMD name a file there. */
+static const char *const abi_preprocessor_argument_flags[] = {"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote",
+	"-include", "-imacros", "-isysroot", "-MF", "-MT", "-MQ", "-MD", "-MMD", "-o", "-A", "-iprefix", "-iwithprefix",
+	"-iwithprefixbefore", NULL};
 static const char *const abi_neutral_flags[] = {"-pipe", "-pthread", "-w", "-fPIC", "-fpic", "-fPIE", "-fpie",
 	"-fno-pic", "-fno-pie", "-fno-PIC", "-fno-PIE", "-fexceptions", "-fno-exceptions", "-fasynchronous-unwind-tables",
 	"-fno-asynchronous-unwind-tables", "-funwind-tables", "-fno-strict-aliasing", "-fstrict-aliasing", "-fwrapv",
@@ -148,7 +153,7 @@ static void abi_read_words(struct abi_reading *reading, char **words, size_t n, 
 	while (i < n) {
 		char *word = words[i], *argument = NULL, *text = NULL;
 		char kind = 0;
-		if (abi_listed(abi_argument_flags, word) && i + 1 < n) {
+		if (abi_listed(*prefix ? abi_preprocessor_argument_flags : abi_argument_flags, word) && i + 1 < n) {
 			argument = words[i + 1];
 			i += 2;
 		} else
@@ -177,6 +182,10 @@ static void abi_read_words(struct abi_reading *reading, char **words, size_t n, 
 		} else if (kind == 'U' && name_len) {
 			text[name_len] = 0;
 			abi_undefine(reading, text);
+			if (reading->n_defines < reading->max_defines) { /* undone: it counts (a built-in such as __linux__) */
+				reading->defines[reading->n_defines].name = text;
+				reading->defines[reading->n_defines++].value = NULL;
+			}
 		} else if (!*prefix && !strncmp(word, "-Wp,", 4)) {
 			later[n_later++] = (i - 1) * 2;
 		} else if (!*prefix && !strcmp(word, "-Xpreprocessor") && argument) {
@@ -193,19 +202,23 @@ static void abi_read_words(struct abi_reading *reading, char **words, size_t n, 
 			abi_read_words(reading, &words[later[i] / 2], 1, "-Xpreprocessor ");
 			continue;
 		}
-		char *pieces[256];
-		size_t count = 0;
+		size_t count = 1, j;
+		for (j = 4; word[j]; j++)
+			count += word[j] == ',';
+		char **pieces = malloc(count * sizeof(char *));
+		if (!pieces)
+			continue;
 		char *p = word + 4;
-		for (;;) {
+		for (count = 0;;) {
 			char *comma = strchr(p, ',');
-			if (count < 256)
-				pieces[count++] = p;
+			pieces[count++] = p;
 			if (!comma)
 				break;
 			*comma = 0;
 			p = comma + 1;
 		}
 		abi_read_words(reading, pieces, count, "-Wp,");
+		free(pieces);
 	}
 	free(later);
 }
@@ -248,7 +261,7 @@ static int abi_counted(const struct abi_learned *learned, const char *name, cons
 		if (strcmp(learned->neutral_names[i], name))
 			continue;
 		const char *built = learned->neutral_values[i];
-		int compatible = (built && !strcmp(value, built)) || (!built && !strcmp(value, "1"))
+		int compatible = !value || (built && !strcmp(value, built)) || (!built && !strcmp(value, "1"))
 			|| (abi_string_literal(value) && abi_string_literal(built));
 		return !compatible;
 	}
@@ -263,7 +276,7 @@ static int abi_compare_strings(const void *a, const void *b) {
 /* The ABI hash of a uwsgi.h text and CFLAGS for a platform line and what a build learned; 0 when out of memory. */
 static uint64_t abi_hash(const char *dot_h, const char *cflags, const char *platform, const struct abi_learned *learned) {
 	size_t dot_h_len = strlen(dot_h), len = strlen(cflags), i, n_lines = 0;
-	while (dot_h_len && abi_space(dot_h[dot_h_len - 1]))
+	while (dot_h_len && strchr(" \t\n\v\f\r", dot_h[dot_h_len - 1])) /* as Python's bytes.rstrip() */
 		dot_h_len--;
 	char *text = malloc(len + 1), **words = malloc((len / 2 + 2) * sizeof(char *));
 	struct abi_reading reading = {malloc((len / 2 + 2) * sizeof(struct abi_define)), 0, len / 2 + 2,
@@ -279,11 +292,14 @@ static uint64_t abi_hash(const char *dot_h, const char *cflags, const char *plat
 		const struct abi_define *define = &reading.defines[i];
 		if (!abi_counted(learned, define->name, define->value))
 			continue;
-		size_t size = strlen(define->name) + strlen(define->value) + 4;
+		size_t size = strlen(define->name) + (define->value ? strlen(define->value) : 0) + 4;
 		lines[n_lines] = malloc(size);
 		if (!lines[n_lines])
 			goto end;
-		snprintf(lines[n_lines++], size, "-D%s=%s", define->name, define->value);
+		if (define->value)
+			snprintf(lines[n_lines++], size, "-D%s=%s", define->name, define->value);
+		else
+			snprintf(lines[n_lines++], size, "-U%s", define->name);
 	}
 	qsort(lines, n_lines, sizeof(char *), abi_compare_strings);
 	char line[64];
@@ -296,13 +312,9 @@ static uint64_t abi_hash(const char *dot_h, const char *cflags, const char *plat
 		hash = abi_fnv1a64(hash, "\n", 1);
 	}
 	for (i = 0; i < reading.n_flags; i++) {
-		size_t j;
-		int neutral = abi_neutral_flag(&reading.flags[i], scratch, len + 64);
-		abi_flag_text(&reading.flags[i], 1, scratch, len + 64);
-		for (j = 0; !neutral && j < learned->n_neutral_flags; j++)
-			neutral = !strcmp(learned->neutral_flags[j], scratch);
-		if (neutral)
+		if (abi_neutral_flag(&reading.flags[i], scratch, len + 64))
 			continue;
+		abi_flag_text(&reading.flags[i], 1, scratch, len + 64);
 		hash = abi_fnv1a64(hash, scratch, strlen(scratch));
 		hash = abi_fnv1a64(hash, "\n", 1);
 	}
@@ -330,7 +342,7 @@ __attribute__((unused)) static int abi_defined(const char *cflags, const char *m
 		memcpy(text, cflags, len + 1);
 		abi_read_words(&reading, words, abi_shell_words(text, words, len / 2 + 2), "");
 		for (i = 0; i < reading.n_defines && !found; i++) {
-			if (!strcmp(reading.defines[i].name, macro)) {
+			if (!strcmp(reading.defines[i].name, macro) && reading.defines[i].value) {
 				found = 1;
 				if (value)
 					snprintf(value, size, "%s", reading.defines[i].value);

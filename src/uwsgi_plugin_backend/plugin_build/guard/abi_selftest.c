@@ -3,8 +3,7 @@
  *   abi-selftest DOT_H_FILE CFLAGS_FILE PLATFORM LEARNED_FILE
  * prints the ABI hash. LEARNED_FILE holds NUL-terminated fields, in records:
  * "L" name (a layout macro), "N" name value (neutral, with the build's value),
- * "n" name (neutral, undefined in the build), "C" name (consulted), "F" flag
- * text (a neutral option).
+ * "n" name (neutral, undefined in the build), "C" name (consulted).
  */
 #include "abi_key.h"
 
@@ -38,9 +37,9 @@ int main(int argc, char **argv) {
 	for (i = 0; i < length; i += strlen(spec + i) + 1)
 		fields[n++] = spec + i;
 	const char **layout = malloc((n + 1) * sizeof(char *)), **names = malloc((n + 1) * sizeof(char *));
-	const char **values = malloc((n + 1) * sizeof(char *)), **flags = malloc((n + 1) * sizeof(char *));
+	const char **values = malloc((n + 1) * sizeof(char *));
 	uint64_t *consulted = malloc((n + 1) * sizeof(uint64_t));
-	struct abi_learned learned = {layout, 0, names, values, 0, consulted, 0, flags, 0};
+	struct abi_learned learned = {layout, 0, names, values, 0, consulted, 0};
 	for (i = 0; i < n;) {
 		const char *kind = fields[i++];
 		if (!strcmp(kind, "L"))
@@ -54,9 +53,7 @@ int main(int argc, char **argv) {
 		} else if (!strcmp(kind, "C")) {
 			consulted[learned.n_consulted++] = abi_fnv1a64(ABI_FNV_OFFSET, fields[i], strlen(fields[i]));
 			i++;
-		} else if (!strcmp(kind, "F"))
-			flags[learned.n_neutral_flags++] = fields[i++];
-		else
+		} else
 			return 2;
 	}
 	qsort(consulted, learned.n_consulted, sizeof(uint64_t), abi_compare_u64);
