@@ -12,6 +12,7 @@ from conftest import (
     PACKAGES,
     assert_one_clean_failure,
     build_wheel,
+    clean_env,
     copy_project,
     installed_plugin,
     plugin_answer,
@@ -81,3 +82,24 @@ def test_cxx_code_reached_through_uwsgis_libraries(tmp_path, pip_variants, outdi
     result = build_wheel(project, outdir, f"-Cuwsgi={pip_variants['lean']}", check=False)
     assert_one_clean_failure(result, project, before, outdir,
                              r"plugin cxxarchive uses .*__gxx_personality_v0.* link the C\+\+ runtime: LIBS = \['-lstdc\+\+'\]")
+
+
+def test_cxx_plugin_serves_from_three_uwsgis(tmp_path, pip_variants, pyuwsgi_venv, wheelhouse):
+    """The plugin of issue 25 (a .cc source using std::string, no LIBS), built by pip
+    with build isolation in each uwsgi's environment (the backend from the wheelhouse,
+    as before a release), links libstdc++ itself and serves from pip's uWSGI, from the
+    one built with xml=false (no libstdc++ in its chain) and from pyuwsgi."""
+    project = copy_project(PACKAGES / "cxx", tmp_path / "cxx plugin")
+    uwsgis = {"default": pip_variants["default"], "lean": pip_variants["lean"], "pyuwsgi": pyuwsgi_venv.uwsgi}
+    for name, uwsgi in uwsgis.items():
+        python = uwsgi.parent / "python"
+        out = tmp_path / f"wheel-{name}"
+        result = run([python, "-m", "pip", "wheel", "-v", "--no-deps", "--find-links", wheelhouse, "-w", out, project],
+                     env=clean_env())
+        assert f"building for {uwsgi}" in result.stdout, result.stdout
+        shared_object = installed_plugin(out, tmp_path / f"site-{name}", "uwsgi_plugin_cxx", "cxx")
+        needed = run(["readelf", "-d", shared_object.with_name("cxx_plugin.real.so")]).stdout
+        assert "[libstdc++.so.6]" in needed, needed
+        log = tmp_path / f"{name}.log"
+        assert plugin_answer(uwsgi, shared_object.parent, "cxx", 249, log) == "Hello from C++: cxx loaded", name
+        assert "cxx loaded" in log.read_text()

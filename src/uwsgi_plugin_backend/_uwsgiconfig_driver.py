@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
+CXX_SUFFIX = ".cc"  # the one C++ suffix uwsgiconfig.py knows (x.cpp becomes x.cpp.c)
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # GCC_LIST entries outside the project (../x.c from its root, /abs/x.c) need [tool.uwsgi-plugin] allow-outside-sources.
 ALLOW_OUTSIDE = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE"))
@@ -178,6 +179,17 @@ class ObjectCache:
         os.replace(manifest + ".partial", manifest)
 
 
+def cxx_runtime(gcc_list, frame_globals):
+    """What g++ adds to a link and gcc does not: the C++ runtime, after every
+    library of the line (and libm, which C++ headers call into). uwsgiconfig.py
+    links with gcc, so a plugin with C++ sources would name no libstdc++ and
+    load only in a uwsgi that happens to bring it (pip's uWSGI with libxml2, through
+    libicuuc), not in one without (built with xml=false, or pyuwsgi)."""
+    if not any(entry.endswith(CXX_SUFFIX) for entry in gcc_list):
+        return ""
+    return " -lc++" if frame_globals.get("uwsgi_os") == "Darwin" else " -lstdc++ -lm"
+
+
 def run_shell(command):
     """Run like uwsgiconfig.py does (through the shell); return status and output."""
     process = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -238,18 +250,20 @@ class Build:
                 self.cache.record(source, command, self.file_arg(source))
         if self.failures:
             return 1
-        link = "%s%s %s -o %s.so %s %s %s %s" % (
+        link = "%s%s %s -o %s.so %s %s %s %s%s" % (
             gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
-            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])),
+            cxx_runtime(frame_locals["gcc_list"], frame_globals))
         return self.run(frame_locals["plugin_dest"] + ".so", link)
 
     def single_line(self, frame_locals, frame_globals):
-        """uwsgiconfig.py's own gcc line, but with every file name quoted."""
+        """uwsgiconfig.py's own gcc line, but with every file name quoted (and the C++ runtime)."""
         uniq = frame_globals["uniq_warnings"]
-        return "%s%s %s -o %s.so %s %s %s %s" % (
+        return "%s%s %s -o %s.so %s %s %s %s%s" % (
             frame_globals["GCC"], frame_locals["need_pic"], frame_locals["shared_flag"], frame_locals["plugin_dest"],
             " ".join(uniq(frame_locals["p_cflags"])), " ".join(self.file_arg(e) for e in frame_locals["gcc_list"]),
-            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])),
+            cxx_runtime(frame_locals["gcc_list"], frame_globals))
 
     def take_over_gcc_line(self):
         """Run build_plugin()'s one gcc line ourselves: split up when that pays, else as is."""

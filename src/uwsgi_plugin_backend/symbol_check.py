@@ -137,7 +137,7 @@ def _hosts(kit: UwsgiKit) -> list[Path]:
 class Provided:
     symbols: set[str]
     unresolved: list[Unresolved]  # libraries the loader would not find
-    libraries: list[Path]  # every object of the process, in load order
+    libraries: list[Path]  # the libraries the loader brings in, in load order
 
 
 def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
@@ -156,7 +156,7 @@ def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
     symbols: set[str] = set()
     for item in loaded:
         symbols |= item.elf.defined  # type: ignore[attr-defined]  # _read gives ElfSymbols
-    return Provided(symbols, unresolved, [item.elf.path for item in loaded])
+    return Provided(symbols, unresolved, [item.elf.path for item in loaded if not any(item.elf is root for root in [*roots, plugin])])
 
 
 def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
@@ -195,7 +195,7 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
                "link the library that has them (LIBS in uwsgiplugin.py, e.g. LIBS = ['-lfoo'])")
         raise BackendError(
             f"plugin {plugin} uses {', '.join(missing)}, which neither {kit.binary} nor the libraries the loader "
-            f"brings in for it and the plugin ({len(provided.libraries) - 2} of them) provide{lost}: uwsgi would "
+            f"brings in for it and the plugin ({len(provided.libraries)} of them) provide{lost}: uwsgi would "
             f"refuse to load the plugin. To fix, {fix}"
         )
     try:  # an empty file: nothing half-written to guard against; a cache we cannot write is no error
