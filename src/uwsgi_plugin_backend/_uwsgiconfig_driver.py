@@ -190,6 +190,21 @@ def cxx_runtime(gcc_list, frame_globals):
     return " -lc++" if frame_globals.get("uwsgi_os") == "Darwin" else " -lstdc++ -lm"
 
 
+def shortened(command, kit_cflags):
+    """``command`` as a message shows it: the binary's own CFLAGS (two of them hold
+    every embedded plugin's name, 2 KB in all for pip's uWSGI) as ``$(uwsgi --cflags)``,
+    the backend's -ffile-prefix-map left out. Words are joined by single spaces here."""
+    kit_words, shown, placed = set(kit_cflags.split()), [], False
+    for word in command.split(" "):
+        if word in kit_words:
+            if not placed:
+                shown.append("$(uwsgi --cflags)")
+            placed = True
+        elif not word.startswith("-ffile-prefix-map="):
+            shown.append(word)
+    return " ".join(shown).rstrip()
+
+
 def run_shell(command):
     """Run like uwsgiconfig.py does (through the shell); return status and output."""
     process = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -217,7 +232,8 @@ class Build:
         if output:
             sys.stdout.write(output)
         if status != 0:
-            self.failures.append({"source": source, "command": command, "output": output, "status": status})
+            self.failures.append({"source": source, "command": command, "output": output, "status": status,
+                                  "shown": shortened(command, os.environ.get("UWSGI_PLUGINS_BUILDER_CFLAGS", ""))})
         return status
 
     def parallel(self, frame_locals, frame_globals):

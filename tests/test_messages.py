@@ -1,0 +1,32 @@
+"""Messages that misled a new user (issue 25): each is met as a user meets it,
+through a frontend, and must say what happened and the fix that fits, no more."""
+
+from __future__ import annotations
+
+from conftest import SAMPLE, assert_one_clean_failure, build_wheel, copy_project, tree_digest
+
+
+def test_missing_header_of_the_project(tmp_path, outdir, pip_uwsgi):
+    """`#include "missing.h"`: a header of the project, not a package to install; the
+    compiler command, 2 KB for pip's uWSGI (every embedded plugin's UDEP(...)), shortened."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    source = project / "hello.c"
+    source.write_text(source.read_text().replace("#include <uwsgi.h>", '#include <uwsgi.h>\n#include "missing.h"'))
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert_one_clean_failure(
+        result, project, before, outdir,
+        r'missing\.h is included with quotes, as a header of the project, but the project .*/project has no such file'
+        r'.*: add it, or fix the #include\.'
+        r'.*\n\nthe command was \(shortened; -C build\.verbose=true shows it whole\): gcc .*\$\(uwsgi --cflags\)')
+    message = result.stdout.split("uwsgi-plugin-backend: error: ", 1)[1].split("\n\n\n")[0]
+    assert "install the development package" not in message and "UDEP(" not in message
+    assert len(message) < 1000, message
+
+    # A system header (<...>) keeps the package hint; -C build.verbose shows the whole command.
+    source.write_text(source.read_text().replace('"missing.h"', "<missing.h>"))
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", "-Cbuild.verbose=true", check=False)
+    assert_one_clean_failure(result, project, before, outdir,
+                             r"missing\.h is not installed: install the development package that provides it\."
+                             r"\n\nthe command was: gcc .*UDEP\(")
