@@ -30,3 +30,20 @@ def test_missing_header_of_the_project(tmp_path, outdir, pip_uwsgi):
     assert_one_clean_failure(result, project, before, outdir,
                              r"missing\.h is not installed: install the development package that provides it\."
                              r"\n\nthe command was: gcc .*UDEP\(")
+
+
+def test_plugin_name_differs_from_the_entry_point(tmp_path, outdir, pip_uwsgi):
+    """NAME = 'count', entry point `counter`: one message naming both, and both fixes."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    (project / "uwsgiplugin.py").write_text("NAME = 'count'\nGCC_LIST = ['hello']\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('hello = "uwsgi_plugin_hello:plugin_dir"',
+                                                       'counter = "uwsgi_plugin_hello:plugin_dir"'))
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, f"-Cuwsgi={pip_uwsgi}", check=False, checked=True)
+    assert_one_clean_failure(
+        result, project, before, outdir,
+        r"the 'uwsgi.plugins' entry point counter in pyproject.toml names no plugin: the plugin built here is called "
+        r"count \(NAME in uwsgiplugin.py\).*\n\n\[project.entry-points.\"uwsgi.plugins\"\]\ncount = "
+        r"\"uwsgi_plugin_hello:plugin_dir\"\n\nor set NAME in uwsgiplugin.py to the entry point's name")
+    assert "declares no" not in result.stdout
