@@ -47,3 +47,16 @@ def test_plugin_name_differs_from_the_entry_point(tmp_path, outdir, pip_uwsgi):
         r"count \(NAME in uwsgiplugin.py\).*\n\n\[project.entry-points.\"uwsgi.plugins\"\]\ncount = "
         r"\"uwsgi_plugin_hello:plugin_dir\"\n\nor set NAME in uwsgiplugin.py to the entry point's name")
     assert "declares no" not in result.stdout
+
+
+def test_debian_build_is_one_line_per_step(tmp_path, debian_uwsgi):
+    """Debian's uwsgiconfig.py prints every command it runs (verbose_build = True): the gcc
+    line (3 KB) and, for REQUIRES, the objcopy line. At default verbosity they are not shown."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    (project / "uwsgiplugin.py").write_text("NAME = 'hello'\nGCC_LIST = ['hello']\nREQUIRES = ['python']\n")
+    quiet = build_wheel(project, tmp_path / "a", f"-Cuwsgi={debian_uwsgi}").stdout
+    ours = [line for line in quiet.splitlines() if line.startswith("uwsgi-plugin-backend:")]
+    assert ours and all(len(line) < 300 for line in ours), quiet
+    assert " -fPIC " not in quiet and "objcopy" not in quiet, quiet
+    verbose = build_wheel(project, tmp_path / "b", f"-Cuwsgi={debian_uwsgi}", "-Cbuild.verbose=true").stdout
+    assert "gcc -fPIC -shared -o hello_plugin.so " in verbose and "objcopy hello_plugin.so --add-section" in verbose

@@ -218,6 +218,7 @@ class Build:
     def __init__(self, jobs, cache, verbose, real_dir):
         self.jobs, self.cache, self.verbose, self.real_dir = jobs, cache, verbose, real_dir
         self.failures = []
+        self.commands = []  # the shell commands build_plugin() ran or handed us
         self.cflags = None  # what the plugin is compiled with: the backend checks it keeps uwsgi.h's layouts
 
     def file_arg(self, entry):
@@ -287,6 +288,10 @@ class Build:
 
         def call(command, *args, **kwargs):
             frame = sys._getframe(1)
+            if frame.f_code.co_name == "build_plugin" and isinstance(command, str):
+                # uwsgiconfig.py prints its commands first (Debian's always: verbose_build = True);
+                # the backend shows those lines only when the build is verbose.
+                self.commands.append(command)
             if frame.f_code.co_name != "build_plugin" or command != frame.f_locals.get("gccline"):
                 return real_call(command, *args, **kwargs)
             local = frame.f_locals
@@ -330,7 +335,8 @@ def main():
         runpy.run_path(uwsgiconfig, run_name="__main__")
     finally:
         with open(result_path, "w") as f:
-            json.dump({"name": name, "error": None, "failures": build.failures, "cflags": build.cflags}, f)
+            json.dump({"name": name, "error": None, "failures": build.failures, "cflags": build.cflags,
+                       "commands": build.commands}, f)
 
 
 if __name__ == "__main__":

@@ -209,8 +209,9 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
         raise BackendError(result["error"])
     if process.returncode != 0 or not result.get("name"):
         raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), output, verbose))
+    commands = set(result.get("commands", []))  # printed by uwsgiconfig.py, Debian's at every verbosity
     for line in output.splitlines():
-        if verbose or not CHATTER.match(line):
+        if verbose or not (CHATTER.match(line) or line in commands):
             log(f"  {line}")
     return result
 
