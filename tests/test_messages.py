@@ -3,7 +3,22 @@ through a frontend, and must say what happened and the fix that fits, no more.""
 
 from __future__ import annotations
 
-from conftest import SAMPLE, assert_one_clean_failure, build_wheel, copy_project, tree_digest
+import os
+import sys
+
+from conftest import (
+    BUILD,
+    SAMPLE,
+    assert_one_clean_failure,
+    build_wheel,
+    clean_env,
+    copy_project,
+    kept_uwsgi_wheel,
+    make_venv,
+    plugin_answer,
+    run,
+    tree_digest,
+)
 
 
 def test_missing_header_of_the_project(tmp_path, outdir, pip_uwsgi):
@@ -60,3 +75,41 @@ def test_debian_build_is_one_line_per_step(tmp_path, debian_uwsgi):
     assert " -fPIC " not in quiet and "objcopy" not in quiet, quiet
     verbose = build_wheel(project, tmp_path / "b", f"-Cuwsgi={debian_uwsgi}", "-Cbuild.verbose=true").stdout
     assert "gcc -fPIC -shared -o hello_plugin.so " in verbose and "objcopy hello_plugin.so --add-section" in verbose
+
+
+def test_no_build_fits_a_plugin_installed_from_a_wheel_file(tmp_path, wheelhouse, debian_uwsgi):
+    """Installed from a local .whl (before a release, or a private wheel): no index route,
+    which cannot work. With the sdist beside the wheel (python -m build writes both), the
+    route is that sdist; it says it replaces the builds installed now, and keeps this
+    environment's own uwsgi served: followed as printed, both uwsgis have a build."""
+    venv = make_venv(tmp_path / "venv")
+    venv.install(kept_uwsgi_wheel())
+    dist = tmp_path / "dist"
+    env = clean_env(UWSGI_PLUGIN_BACKEND_UWSGI=str(venv.uwsgi))
+    run([sys.executable, *BUILD, "--outdir", dist, copy_project(SAMPLE, tmp_path / "project")], env=env)
+    [wheel] = dist.glob("*.whl")
+    [sdist] = dist.glob("*.tar.gz")
+    venv.pip("install", "-q", wheel)
+    ask = [venv.python, "-m", "uwsgi_plugin_hello", "--uwsgi", debian_uwsgi]
+
+    refused = run(ask, env=clean_env(), check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stdout
+    assert "--no-binary" not in refused.stdout
+    assert (f"or reinstall from source; this replaces the builds installed now with builds for {debian_uwsgi} and "
+            f"{venv.uwsgi} (the default uwsgi here, which a build of this wheel fits) only:") in refused.stdout
+    [route] = [line.strip() for line in refused.stdout.splitlines() if line.strip().startswith("pip install")]
+    assert route == (f"pip install --force-reinstall --no-cache-dir -C uwsgi={debian_uwsgi} -C uwsgi={venv.uwsgi} "
+                     f"{sdist}")
+    run(["sh", "-c", route], env=clean_env(PIP_FIND_LINKS=str(wheelhouse), PATH=f"{venv.root / 'bin'}:{os.environ['PATH']}"))
+    for uwsgi in (debian_uwsgi, venv.uwsgi):
+        directory = run([venv.python, "-m", "uwsgi_plugin_hello", "--uwsgi", uwsgi], env=clean_env()).stdout.strip()
+        assert plugin_answer(uwsgi, directory, "hello", 250, tmp_path / f"{uwsgi.name}.log") == "Hello from a wheel"
+
+    # The wheel alone: it has no sources pip could build from; build a wheel from the project.
+    sdist.unlink()
+    venv.pip("install", "-q", "--force-reinstall", "--no-deps", wheel)
+    refused = run(ask, env=clean_env(), check=False)
+    assert refused.returncode == 1 and "--no-binary" not in refused.stdout and "pip install --force" not in refused.stdout
+    assert (f"or build a wheel for it from the project's source and install that (uwsgi-plugin-hello was installed "
+            f"from {wheel.as_uri()}, a wheel, which has no sources pip could build from):\n"
+            f"  UWSGI_PLUGIN_BACKEND_UWSGI={debian_uwsgi} pip wheel --no-deps -w DIR PROJECT") in refused.stdout

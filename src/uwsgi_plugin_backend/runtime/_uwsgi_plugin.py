@@ -811,10 +811,9 @@ def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
     return names[0] if names else (__package__ or "this distribution")
 
 
-def _sdist_route(distribution: str, binary: str) -> str:
-    """The command that rebuilds this distribution from source for ``binary``:
-    from the index, or from the local directory it was installed from."""
-    prefix = f"{ENV_VAR}={shlex.quote(binary)}"
+def _installed_from(distribution: str) -> dict | None:
+    """The distribution's direct_url.json (PEP 610): where pip or uv installed it
+    from when that was not an index; None for an index (or --find-links)."""
     try:
         from importlib.metadata import (
             distribution as find,  # late: only this error needs it
@@ -822,30 +821,82 @@ def _sdist_route(distribution: str, binary: str) -> str:
 
         direct = json.loads(find(distribution).read_text("direct_url.json") or "null")
     except (ImportError, LookupError, ValueError, OSError):
-        direct = None
-    if isinstance(direct, dict) and str(direct.get("url", "")).startswith("file://") and "dir_info" in direct:
-        from urllib.parse import unquote, urlparse
+        return None
+    return direct if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
 
-        path = unquote(urlparse(direct["url"]).path)
+
+def _sdist_route(distribution: str, binary: str, keep: list[str] | tuple[str, ...] = ()) -> str:
+    """How to rebuild this distribution from source for ``binary`` (and the uwsgi
+    binaries in ``keep``), as fits where it was installed from: an index, a local
+    directory (-e or not), an sdist, a wheel file or a VCS URL."""
+    from urllib.parse import unquote, urlparse  # late: only this error needs them
+
+    uwsgis = [binary, *keep]
+    # One uwsgi: by the environment variable; several: -C uwsgi=... repeated (pip 23.1 and later).
+    prefix = f"{ENV_VAR}={shlex.quote(binary)} " if len(uwsgis) == 1 else ""
+    settings = "" if len(uwsgis) == 1 else "".join(f" -C uwsgi={shlex.quote(u)}" for u in uwsgis)
+    direct = _installed_from(distribution)
+    if direct is None:
+        # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
+        return f"{prefix}pip install --force-reinstall --no-binary {distribution} --no-cache-dir{settings} {distribution}"
+    url = direct["url"]
+    local = urlparse(url).scheme == "file"
+    where = unquote(urlparse(url).path) if local else url
+    if isinstance(direct.get("dir_info"), dict):
         if direct["dir_info"].get("editable"):
-            return f"{prefix} pip install --no-cache-dir -e {shlex.quote(path)}"
-        return f"{prefix} pip install --force-reinstall --no-cache-dir {shlex.quote(path)}"
-    # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
-    return f"{prefix} pip install --force-reinstall --no-binary {distribution} --no-cache-dir {distribution}"
+            return f"{prefix}pip install --no-cache-dir{settings} -e {shlex.quote(where)}"
+        return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(where)}"
+    if isinstance(direct.get("vcs_info"), dict):
+        vcs = direct["vcs_info"]
+        requirement = f"{vcs.get('vcs', 'git')}+{url}" + (f"@{vcs['commit_id']}" if vcs.get("commit_id") else "")
+        return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(requirement)}"
+    if where.endswith(".whl"):
+        # A wheel has no sources pip could build from; the sdist beside it (python -m build writes both) has.
+        name, version = Path(where).name.split("-")[:2]
+        sdist = Path(where).with_name(f"{name}-{version}.tar.gz")
+        if local and sdist.is_file():
+            return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(str(sdist))}"
+        return ""
+    return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(where)}"  # an sdist
+
+
+def _also_keep(binary: str, carried: list[tuple[Path, dict]]) -> list[str]:
+    """The uwsgi this environment runs by default, when it is not ``binary`` and a build
+    here fits it: a reinstall for ``binary`` alone would leave it without one."""
+    try:
+        own = default_uwsgi()
+        if own is None or os.path.realpath(shutil.which(own) or own) == os.path.realpath(shutil.which(binary) or binary):
+            return []
+        abi = binary_abi(own)
+    except (NoMatchingBuild, OSError, ValueError):
+        return []
+    return [own] if any(record_fits(record, abi) for _, record in carried) else []
 
 
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
-    """The "no build fits" message: build-missing first, then the route through the sdist."""
+    """The "no build fits" message: build-missing first, then the route through the source."""
     distribution = _distribution_name(carried)
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
+    keep = _also_keep(binary, carried)
+    route = _sdist_route(distribution, binary, keep)
+    if route:
+        names = " and ".join([shlex.quote(binary), *(f"{shlex.quote(u)} (the default uwsgi here, which a build "
+                                                      "of this wheel fits)" for u in keep)])
+        source = (f"or reinstall from source; this replaces the builds installed now with builds for {names} only:\n"
+                  f"  {route}")
+    else:
+        where = (_installed_from(distribution) or {}).get("url", "a wheel file")
+        source = (f"or build a wheel for it from the project's source and install that ({distribution} was installed "
+                  f"from {where}, a wheel, which has no sources pip could build from):\n"
+                  f"  {ENV_VAR}={shlex.quote(binary)} pip wheel --no-deps -w DIR PROJECT")
     return (
         f"{distribution} has no build of its plugins for {binary}\n"
         f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"
         f"the installed wheel carries builds for:\n{listing}\n"
-        "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries:\n"
+        "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries "
+        "(the builds it has stay):\n"
         f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}\n"
-        "(pip install uwsgi-plugin-backend first, if the command is missing), or reinstall from source:\n"
-        f"  {_sdist_route(distribution, binary)}"
+        f"(pip install uwsgi-plugin-backend first, if the command is missing), {source}"
     )
 
 
