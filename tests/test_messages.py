@@ -9,6 +9,7 @@ import sys
 from conftest import (
     BUILD,
     SAMPLE,
+    UV,
     assert_one_clean_failure,
     build_wheel,
     clean_env,
@@ -113,3 +114,24 @@ def test_no_build_fits_a_plugin_installed_from_a_wheel_file(tmp_path, wheelhouse
     assert (f"or build a wheel for it from the project's source and install that (uwsgi-plugin-hello was installed "
             f"from {wheel.as_uri()}, a wheel, which has no sources pip could build from):\n"
             f"  UWSGI_PLUGIN_BACKEND_UWSGI={debian_uwsgi} pip wheel --no-deps -w DIR PROJECT") in refused.stdout
+
+
+def test_uwsgi_found_on_path_stands_out(tmp_path, wheelhouse, debian_uwsgi):
+    """uv build from outside any environment with a uwsgi, Debian's on PATH: the build is for
+    /usr/bin/uwsgi, as a last resort. uv shows the backend's log at its default verbosity;
+    the choice is a warning there, at the choice and again after the wheel is written."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    env = clean_env(PATH=f"{tmp_path / 'nothing'}:/usr/local/bin:/usr/bin:/bin")
+    result = run([UV, "build", "--wheel", "--python", sys.executable, "--find-links", wheelhouse,
+                  "--out-dir", tmp_path / "out", project], env=env)
+    lines = result.stdout.splitlines()
+    [choice] = [i for i, line in enumerate(lines) if line.startswith("uwsgi-plugin-backend: building for ")]
+    assert "(found on PATH" in lines[choice]
+    assert lines[choice + 1].startswith(f"uwsgi-plugin-backend: warning: {debian_uwsgi} is the first uwsgi on PATH, "
+                                        "the last place looked"), result.stdout
+    [last] = [line for line in lines if " is built for " in line]
+    assert last.startswith("uwsgi-plugin-backend: warning: uwsgi_plugin_hello-1.0.0-") and "-C uwsgi=PATH" in last
+    # Named, it is the user's choice: no warning.
+    named = run([UV, "build", "--wheel", "--python", sys.executable, "--find-links", wheelhouse, "-C",
+                 f"uwsgi={debian_uwsgi}", "--out-dir", tmp_path / "named", project], env=env)
+    assert "warning:" not in named.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .entry_points import check_entry_points
 from .errors import BackendError, log
-from .find_uwsgi import ChosenUwsgi
+from .find_uwsgi import ChosenUwsgi, warn_fallback
 from .kit import UwsgiKit
 from .kit_cache import read_kit
 from .load_guard import REAL_PLUGIN_LINK_FLAGS, compile_loader, real_plugin_name
@@ -65,6 +65,8 @@ def distinct_kits(chosen: list[ChosenUwsgi]) -> list[UwsgiKit]:
     kits: dict[str, UwsgiKit] = {}
     for target in chosen:
         log(f"building for {target.path} ({target.reason})")
+        if target.fallback:
+            warn_fallback(target)
         kit = read_kit(target.path)
         if kit.abi_key in kits:
             log(f"  {target.path} has the ABI of {kits[kit.abi_key].binary} ({kit.abi_key}); one build serves both")
