@@ -4,6 +4,7 @@ through a frontend, and must say what happened and the fix that fits, no more.""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from conftest import (
@@ -135,3 +136,31 @@ def test_uwsgi_found_on_path_stands_out(tmp_path, wheelhouse, debian_uwsgi):
     named = run([UV, "build", "--wheel", "--python", sys.executable, "--find-links", wheelhouse, "-C",
                  f"uwsgi={debian_uwsgi}", "--out-dir", tmp_path / "named", project], env=env)
     assert "warning:" not in named.stdout
+
+
+def test_pyuwsgi_installed_for_another_machine_or_elsewhere(tmp_path, pyuwsgi_venv, outdir):
+    """pip install --target DIR --platform manylinux_2_28_aarch64 pyuwsgi, then -C uwsgi=DIR/bin/uwsgi:
+    the script's interpreter imports its own (x86_64) pyuwsgi, and the build was silently for that one.
+    It stops, naming both; so does a pyuwsgi for this machine in --target DIR, which that Python
+    does not import either."""
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    arm = tmp_path / "arm target"
+    pyuwsgi_venv.pip("install", "-q", "--target", arm, "--platform", "manylinux_2_28_aarch64", "--only-binary=:all:",
+                     "pyuwsgi")
+    [module] = arm.glob("pyuwsgi*aarch64*.so")
+    result = build_wheel(project, outdir, f"-Cuwsgi={arm / 'bin' / 'uwsgi'}", check=False)
+    assert_one_clean_failure(
+        result, project, before, outdir,
+        rf"{re.escape(str(arm / 'bin' / 'uwsgi'))} belongs to the pyuwsgi at {re.escape(str(module))}, which is for "
+        r"aarch64, but its interpreter .* runs on x86_64 and imports .*/py uwsgi/lib/.*pyuwsgi\..*x86_64.*\.so")
+
+    here = tmp_path / "target"
+    pyuwsgi_venv.pip("install", "-q", "--target", here, "pyuwsgi")
+    result = build_wheel(project, outdir, f"-Cuwsgi={here / 'bin' / 'uwsgi'}", check=False)
+    assert_one_clean_failure(
+        result, project, before, outdir,
+        rf"{re.escape(str(here / 'bin' / 'uwsgi'))}'s interpreter .* imports pyuwsgi from .*/py uwsgi/lib/.*, not the "
+        rf"pyuwsgi installed with the script \({re.escape(str(here))}/pyuwsgi.*\.so; pip install --target")
+    # The environment's own script still builds.
+    build_wheel(project, tmp_path / "own", f"-Cuwsgi={pyuwsgi_venv.uwsgi}")
