@@ -873,6 +873,13 @@ def _also_keep(binary: str, carried: list[tuple[Path, dict]]) -> list[str]:
     return [own] if any(record_fits(record, abi) for _, record in carried) else []
 
 
+def _python_option() -> str:
+    """``--python`` with this interpreter, for a build-missing run from a tool's own environment;
+    nothing inside uWSGI's embedded Python, whose sys.executable is no Python to run."""
+    name = os.path.basename(sys.executable)
+    return f" --python {shlex.quote(sys.executable)}" if name.startswith("python") else ""
+
+
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
     """The "no build fits" message: build-missing first, then the route through the source."""
     distribution = _distribution_name(carried)
@@ -895,8 +902,9 @@ def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path,
         f"the installed wheel carries builds for:\n{listing}\n"
         "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries "
         "(the builds it has stay):\n"
-        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}\n"
-        f"(pip install uwsgi-plugin-backend first, if the command is missing), {source}"
+        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}{_python_option()}\n"
+        "(the command comes with pip install uwsgi-plugin-backend here, or uv tool install uwsgi-plugin-backend "
+        f"once for every environment), {source}"
     )
 
 
