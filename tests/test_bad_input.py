@@ -53,7 +53,7 @@ CASES = {
     "no NAME": (with_uwsgiplugin("GCC_LIST = ['hello']\n"), r"uwsgiplugin.py does not set NAME .*NAME = 'hello'"),
     "missing source": (with_uwsgiplugin("NAME = 'hello'\nGCC_LIST = ['hello', 'nothere']\n"), r"lists 'nothere' in GCC_LIST, but .*nothere.c does not exist"),
     "missing header": (with_missing_header, r"no_such_feature_header.h is not installed: install the development package"),
-    "compile error": (with_compile_error, r"error: \./hello\.c failed to compile \(exit status 1\) in /.*:\n(.*)hello\.c:\d+:\d+: error: expected .;.(.*)the command was: \S*gcc"),
+    "compile error": (with_compile_error, r"error: \./hello\.c failed to compile \(exit status 1\) in /.*:\n(.*)hello\.c:\d+:\d+: error: expected .;.(.*)the command was \(shortened; -C build.verbose=true shows it whole\): \S*gcc -fPIC -shared -o hello_plugin\.so \$\(uwsgi --cflags\) "),
 }
 
 

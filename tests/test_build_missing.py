@@ -16,6 +16,7 @@ import pytest
 from conftest import (
     BUILD,
     SAMPLE,
+    UV,
     Venv,
     build_wheel,
     clean_env,
@@ -73,7 +74,8 @@ def test_wheel_carries_sources_and_says_build_missing_first(pip_uwsgi_env, debia
     assert refused.returncode == 1 and "Traceback" not in refused.stdout
     assert f"has no build of its plugins for {pip_uwsgi_env.uwsgi}" in refused.stdout
     first = refused.stdout.index("uwsgi-plugin-backend build-missing uwsgi-plugin-hello")
-    assert first < refused.stdout.index("--no-binary uwsgi-plugin-hello --no-cache-dir")
+    # Installed from a wheel file: the route through the source is the project's, not an index's (issue 25).
+    assert first < refused.stdout.index("pip wheel --no-deps -w DIR PROJECT") and "--no-binary" not in refused.stdout
 
     built = build_missing(pip_uwsgi_env)
     assert built.returncode == 0, built.stdout
@@ -225,3 +227,37 @@ def test_route_for_a_local_project_fits_how_it_was_installed(tmp_path, wheelhous
     run(["sh", "-c", route], env={**env, "PATH": f"{venv.root / 'bin'}:{env['PATH']}"})
     directory = run([venv.python, "-m", "uwsgi_plugin_hello"], env=env).stdout.strip()
     assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"
+
+
+def test_one_tool_install_builds_for_another_environment(tmp_path, wheelhouse, debian_wheel):
+    """Issue 25: an operator with the backend as a tool of its own (uv tool install) fixes the
+    venv that serves: the message names this venv's python, and the tool's build-missing,
+    run as printed, builds for the uwsgi installed there, into its package and RECORD."""
+    venv = make_venv(tmp_path / "serving env")
+    venv.install(kept_uwsgi_wheel())
+    venv.pip("install", "-q", debian_wheel)
+    tools = tmp_path / "tool-bin"
+    run([UV, "tool", "install", "-q", "--find-links", wheelhouse, "uwsgi-plugin-backend"],
+        env=clean_env(UV_TOOL_DIR=str(tmp_path / "tools"), UV_TOOL_BIN_DIR=str(tools)))
+    assert not (venv.root / "bin" / "uwsgi-plugin-backend").exists()
+
+    refused = run([venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env(), check=False)
+    assert refused.returncode == 1
+    [command] = [line.strip() for line in refused.stdout.splitlines() if line.strip().startswith("uwsgi-plugin-backend build-missing")]
+    assert command == (f"uwsgi-plugin-backend build-missing {DIST} --uwsgi {shlex.quote(str(venv.uwsgi))} "
+                       f"--python {shlex.quote(str(venv.python))}")
+    built = run(["sh", "-c", command], env=clean_env(PATH=f"{tools}:{os.environ['PATH']}"))
+    assert f"for {venv.uwsgi}" in built.stdout
+    directory = run([venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
+    assert directory.startswith(str(site_packages(venv) / "uwsgi_plugin_hello" / "uwsgi_builds"))
+    assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / "log") == "Hello from a wheel"
+
+    # Without --uwsgi: the uwsgi installed with that python (here, already built: nothing to do).
+    again = run([tools / "uwsgi-plugin-backend", "build-missing", DIST, "--python", venv.python], env=clean_env())
+    assert "already has a build for" in again.stdout
+    venv.pip("uninstall", "-y", "-q", DIST)  # the build was listed in RECORD
+    assert not (site_packages(venv) / "uwsgi_plugin_hello").exists()
+    missing = run([tools / "uwsgi-plugin-backend", "build-missing", DIST, "--python", venv.python], env=clean_env(),
+                  check=False)
+    assert missing.returncode == 1
+    assert f"no distribution named {DIST!r} is installed in the environment {venv.root}" in missing.stdout

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, clean_env, make_venv, plugin_answer, run
+from conftest import REPO, SAMPLE, UV, clean_env, kept_uwsgi_wheel, make_venv, plugin_answer, run
 
 BIN = Path(sys.executable).parent
 
@@ -39,6 +40,52 @@ def test_readme_way_to_get_the_backend_before_pypi(tmp_path, isolated_home):
     assert list((isolated_home / "wheelhouse").glob("uwsgi_plugin_backend-*.whl"))
     directory = run([user.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
     assert plugin_answer(user.uwsgi, directory, "hello", 250, tmp_path / "uwsgi.log") == "Hello from a wheel"
+
+
+@pytest.mark.slow
+def test_readme_pre_release_uv_build_and_the_command(tmp_path, isolated_home, wheelhouse):
+    """Issue 25: the README's recipes for uv (which reads no PIP_FIND_LINKS) and for the
+    `uwsgi-plugin-backend` command before the release, run as written, with the wheelhouse
+    the recipe above makes, in an activated environment that has uwsgi."""
+    shutil.copytree(wheelhouse, isolated_home / "wheelhouse")
+    user = make_venv(tmp_path / "user env")
+    user.install(kept_uwsgi_wheel())
+    only_uv = tmp_path / "uv-bin"  # uv on PATH, and no other program of the suite's venv
+    only_uv.mkdir()
+    (only_uv / "uv").symlink_to(UV)
+    env = clean_env(PATH=f"{user.root / 'bin'}:{only_uv}:{clean_env()['PATH']}", VIRTUAL_ENV=str(user.root),
+                    PIP_FIND_LINKS="", UV_FIND_LINKS="", UV_TOOL_DIR=str(tmp_path / "tools"),
+                    UV_TOOL_BIN_DIR=str(tmp_path / "tool-bin"))
+    plugin = tmp_path / "my plugin"
+    plugin.mkdir()
+    for name in ("hello.c", "uwsgiplugin.py"):
+        (plugin / name).write_bytes((SAMPLE / name).read_bytes())
+
+    # The command, from the wheelhouse: init writes the project file.
+    script = readme_block("python -m uwsgi_plugin_backend init").replace("path/to/plugin", shlex.quote(str(plugin)))
+    said = run(["bash", "-c", "set -e\n" + script], env=env).stdout
+    assert "import package uwsgi_plugin_hello, entry point hello" in said
+    assert (plugin / "pyproject.toml").is_file()
+
+    # uv build: without the wheelhouse named it cannot find the backend; with it, a wheel for the user's uwsgi.
+    plain = run([UV, "build", "--wheel"], cwd=plugin, env=env, check=False)
+    assert plain.returncode != 0 and "uwsgi-plugin-backend was not found in the package registry" in plain.stdout
+    block = readme_block('uv build --find-links "$HOME/wheelhouse"')
+    built = run(["bash", "-c", "set -e\n" + block], cwd=plugin, env=env).stdout
+    assert f"building for {user.uwsgi}" in built, built
+    [wheel] = (plugin / "dist").glob("*.whl")
+    user.pip("install", "-q", wheel)
+    directory = run([user.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
+    assert plugin_answer(user.uwsgi, directory, "hello", 250, tmp_path / "uwsgi.log") == "Hello from a wheel"
+
+    # As a tool of its own: the command on PATH, outside any environment.
+    [line] = re.findall(r"`(uv tool install [^`]*)`\.", (REPO / "README.md").read_text())
+    run(["bash", "-c", line], env=env)
+    other = tmp_path / "other plugin"
+    other.mkdir()
+    (other / "uwsgiplugin.py").write_text("NAME = 'other'\nGCC_LIST = ['other']\n")
+    run([tmp_path / "tool-bin" / "uwsgi-plugin-backend", "init", other], env=clean_env())
+    assert 'other = "uwsgi_plugin_other:plugin_dir"' in (other / "pyproject.toml").read_text()
 
 
 @pytest.mark.slow

@@ -41,6 +41,11 @@ def report(error: BackendError) -> None:
     print(f"{_colour('1;31', 'uwsgi-plugin-backend: error:')} {error}", file=sys.stderr, flush=True)
 
 
+def warn(message: str) -> None:
+    """A build log line that must stand out: a choice the user may not want."""
+    print(f"{_colour('1;33', 'uwsgi-plugin-backend: warning:')} {message}", file=sys.stderr, flush=True)
+
+
 def reports_errors(hook: F) -> F:
     """Make a PEP 517 hook end a BackendError with one message and exit status 1."""
 

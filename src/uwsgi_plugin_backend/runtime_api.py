@@ -43,6 +43,8 @@ from .runtime._uwsgi_plugin import (
     script_interpreter,
     shell_words,
     tested_macros,
+    trusted_uwsgi,
+    uwsgi_env,
 )
 
 __all__ = [
@@ -50,5 +52,5 @@ __all__ = [
     "NoMatchingBuild", "abi_lines", "abi_summary", "ask", "ask_for_pyuwsgi", "binary_abi", "binary_identity", "cache_dir",
     "dot_h_hash", "elf_interpreter", "fallback_builds_dir", "find_default_uwsgi", "flag_text", "fnv1a64",
     "hash_of_parts", "libc_family", "neutral_flag", "platform_of", "process_elf", "read_flags", "record_fits", "reserved_macro",
-    "script_interpreter", "shell_words", "tested_macros",
+    "script_interpreter", "shell_words", "tested_macros", "trusted_uwsgi", "uwsgi_env",
 ]

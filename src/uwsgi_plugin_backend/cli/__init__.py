@@ -7,7 +7,7 @@
     ini [NAME ...]      the same as a [uwsgi] ini snippet
     merge WHEEL ... -o DIR   join wheels built for different uWSGI builds
     rebuild [DIR]       rebuild the plugins of an editable install (pip install -e)
-    build-missing DIST [--uwsgi PATH]   build an installed wheel's plugins for a uwsgi it has no build for
+    build-missing DIST [--uwsgi PATH] [--python PATH]   build an installed wheel's plugins for a uwsgi it has no build for
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _build_missing(args: argparse.Namespace) -> int:
     from .build_missing import build_missing
 
-    print(build_missing(args.distribution, args.uwsgi))
+    print(build_missing(args.distribution, args.uwsgi, args.python))
     return 0
 
 
@@ -242,7 +242,10 @@ def parser() -> argparse.ArgumentParser:
                   "Build the plugins of an installed wheel for a uwsgi it carries no build for, from the sources "
                   "the wheel carries (no index, no network, no reinstall), where plugin_dir() finds them.")
     sub.add_argument("distribution", metavar="DIST", help="the installed distribution (e.g. uwsgi-plugin-hello)")
-    sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi to build for (default: the one beside this python, then PATH)")
+    sub.add_argument("--uwsgi", metavar="PATH", help="the uwsgi to build for (default: the one installed with the "
+                     "Python that has the plugin, then PATH)")
+    sub.add_argument("--python", metavar="PATH", help="the Python of the environment that has the plugin installed "
+                     "(default: this one); for a backend installed as a tool of its own (uv tool, pipx)")
     return main
 
 

@@ -11,11 +11,14 @@ runs wait for each other, and all but the first find the build made.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
+import sysconfig
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -31,18 +34,53 @@ from ..runtime_api import (
     binary_abi,
     fallback_builds_dir,
     record_fits,
+    trusted_uwsgi,
+    uwsgi_env,
 )
 from ..target_uwsgi.find import ChosenUwsgi, uwsgi_for_command
 from ..wheel.files import record_row, record_text
 from ..wheel.shipped_sources import SOURCES_DIR
 
 
-def _distribution(name: str) -> metadata.Distribution:
-    try:
-        return metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        raise BackendError(f"no distribution named {name!r} is installed in this environment ({sys.prefix}); "
-                           "run build-missing with the Python that has the plugin installed") from None
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """The Python environment that has the plugin installed: this one, or the one of
+    another interpreter (``--python``), as that interpreter sees itself."""
+
+    python: Path
+    prefix: str
+    path: list[str]  # its sys.path, where its distributions are found
+    scripts: str  # its scripts directory (a venv's bin/)
+
+    @classmethod
+    def this(cls) -> Environment:
+        return cls(Path(sys.executable), sys.prefix, sys.path, sysconfig.get_path("scripts"))
+
+    @classmethod
+    def of(cls, python: str) -> Environment:
+        """Ask ``python`` (with the environment it runs under in uwsgi: no PYTHONPATH and kin)."""
+        path = Path(shutil.which(python) or python).absolute()  # a venv's bin/python, not where its link leads
+        try:
+            result = subprocess.run([str(path), "-c", ASK_ENVIRONMENT], capture_output=True, text=True, timeout=60,
+                                    env=uwsgi_env(), stdin=subprocess.DEVNULL, check=False)
+            answer = json.loads(result.stdout) if result.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired, ValueError) as error:
+            raise BackendError(f"cannot ask --python {python} about its environment: {error}") from None
+        if not isinstance(answer, dict):
+            raise BackendError(f"--python {python} is not a Python that answers (exit status {result.returncode}: "
+                               f"{result.stderr.strip()[-300:]})")
+        return cls(path, answer["prefix"], answer["path"], answer["scripts"])
+
+
+ASK_ENVIRONMENT = ("import json, sys, sysconfig; "
+                   "print(json.dumps({'prefix': sys.prefix, 'path': sys.path, 'scripts': sysconfig.get_path('scripts')}))")
+
+
+def _distribution(name: str, env: Environment) -> metadata.Distribution:
+    for dist in metadata.distributions(name=name, path=env.path):
+        return dist
+    raise BackendError(f"no distribution named {name!r} is installed in the environment {env.prefix} of {env.python}; "
+                       "name the Python that has the plugin installed: --python /path/to/venv/bin/python")
 
 
 def _package_dir(dist: metadata.Distribution) -> Path:
@@ -58,6 +96,20 @@ def _record_file(dist: metadata.Distribution) -> Path | None:
         if file.name == "RECORD" and file.parent.name.endswith(".dist-info"):
             return Path(file.locate())
     return None
+
+
+def _target(uwsgi: str | None, other: Environment | None = None) -> ChosenUwsgi:
+    """The uwsgi to build for: as any command means it, but with --python and
+    nothing named, the one installed with that Python, as the runtime finds it there."""
+    if uwsgi or os.environ.get(ENV_VAR) or other is None:
+        return uwsgi_for_command(uwsgi)
+    skipped: list[str] = []
+    for directory in dict.fromkeys([other.python.parent, Path(other.scripts), Path(other.prefix) / "bin"]):
+        found = trusted_uwsgi(directory, f"installed with --python {other.python}", skipped)
+        if found:
+            return ChosenUwsgi(found[0], found[1])
+    raise BackendError(f"no uwsgi installed with {other.python} (looked in {other.python.parent} and "
+                       f"{other.scripts}){''.join('; ' + reason for reason in skipped)}; name one: --uwsgi PATH")
 
 
 def _fitting(package_dir: Path, wanted: dict[str, str]) -> Path | None:
@@ -81,10 +133,13 @@ def _add_to_record(record: Path, files: list[Path]) -> None:
     write_atomically(record, text + record_text(rows))
 
 
-def build_missing(distribution: str, uwsgi: str | None) -> Path:
+def build_missing(distribution: str, uwsgi: str | None, python: str | None = None) -> Path:
     """Build ``distribution``'s plugins for ``uwsgi`` (default: the one the user
-    runs) unless a build fits already; return the directory that holds them."""
-    dist = _distribution(distribution)
+    runs) unless a build fits already; return the directory that holds them.
+    ``python``: the plugin is installed in that interpreter's environment, not
+    this one (a backend installed as a tool of its own, by uv tool or pipx)."""
+    other = Environment.of(python) if python else None
+    dist = _distribution(distribution, other or Environment.this())
     package_dir = _package_dir(dist)
     if (package_dir / EDITABLE_POINTER.name).exists():
         raise BackendError(f"{dist.name} is an editable install: build it again from its project instead "
@@ -94,7 +149,7 @@ def build_missing(distribution: str, uwsgi: str | None) -> Path:
         raise BackendError(f"the installed {dist.name} carries no plugin sources (built with ship-sources = false, "
                            f"or by an older backend); build it from source: {ENV_VAR}=/path/to/uwsgi "
                            f"pip install --force-reinstall --no-binary {dist.name} --no-cache-dir {dist.name}")
-    target = uwsgi_for_command(uwsgi)
+    target = _target(uwsgi, other)
     try:
         wanted = binary_abi(str(target.path))
     except CannotAsk as error:

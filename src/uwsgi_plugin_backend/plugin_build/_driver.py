@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 SOURCE_SUFFIXES = (".c", ".cc", ".m", ".go")
+CXX_SUFFIX = ".cc"  # the one C++ suffix uwsgiconfig.py knows (x.cpp becomes x.cpp.c)
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # GCC_LIST entries outside the project (../x.c from its root, /abs/x.c) need [tool.uwsgi-plugin] allow-outside-sources.
 ALLOW_OUTSIDE = bool(os.environ.get("UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE"))
@@ -189,6 +190,32 @@ def compile_words(frame_globals, frame_locals):
     return process.stdout.decode(errors="surrogateescape").split("\0")[:-1] if process.returncode == 0 else None
 
 
+def cxx_runtime(gcc_list, frame_globals):
+    """What g++ adds to a link and gcc does not: the C++ runtime, after every
+    library of the line (and libm, which C++ headers call into). uwsgiconfig.py
+    links with gcc, so a plugin with C++ sources would name no libstdc++ and
+    load only in a uwsgi that happens to bring it (pip's uWSGI with libxml2, through
+    libicuuc), not in one without (built with xml=false, or pyuwsgi)."""
+    if not any(entry.endswith(CXX_SUFFIX) for entry in gcc_list):
+        return ""
+    return " -lc++" if frame_globals.get("uwsgi_os") == "Darwin" else " -lstdc++ -lm"
+
+
+def shortened(command, kit_cflags):
+    """``command`` as a message shows it: the binary's own CFLAGS (two of them hold
+    every embedded plugin's name, 2 KB in all for pip's uWSGI) as ``$(uwsgi --cflags)``,
+    the backend's -ffile-prefix-map left out. Words are joined by single spaces here."""
+    kit_words, shown, placed = set(kit_cflags.split()), [], False
+    for word in command.split(" "):
+        if word in kit_words:
+            if not placed:
+                shown.append("$(uwsgi --cflags)")
+            placed = True
+        elif not word.startswith("-ffile-prefix-map="):
+            shown.append(word)
+    return " ".join(shown).rstrip()
+
+
 def run_shell(command):
     """Run like uwsgiconfig.py does (through the shell); return status and output."""
     process = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -203,6 +230,7 @@ class Build:
         self.jobs, self.cache, self.verbose, self.real_dir = jobs, cache, verbose, real_dir
         self.failures = []
         self.compile_words = None  # what the plugin is compiled with: the backend checks it keeps uwsgi.h's layouts
+        self.commands = []  # the shell commands build_plugin() ran or handed us
 
     def file_arg(self, entry):
         """A GCC_LIST file as one shell word: file names never reach the shell as code."""
@@ -216,7 +244,8 @@ class Build:
         if output:
             sys.stdout.write(output)
         if status != 0:
-            self.failures.append({"source": source, "command": command, "output": output, "status": status})
+            self.failures.append({"source": source, "command": command, "output": output, "status": status,
+                                  "shown": shortened(command, os.environ.get("UWSGI_PLUGINS_BUILDER_CFLAGS", ""))})
         return status
 
     def parallel(self, frame_locals, frame_globals):
@@ -249,18 +278,20 @@ class Build:
                 self.cache.record(source, command, self.file_arg(source))
         if self.failures:
             return 1
-        link = "%s%s %s -o %s.so %s %s %s %s" % (
+        link = "%s%s %s -o %s.so %s %s %s %s%s" % (
             gcc, pic, frame_locals["shared_flag"], frame_locals["plugin_dest"], cflags, " ".join(link_inputs),
-            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])),
+            cxx_runtime(frame_locals["gcc_list"], frame_globals))
         return self.run(frame_locals["plugin_dest"] + ".so", link)
 
     def single_line(self, frame_locals, frame_globals):
-        """uwsgiconfig.py's own gcc line, but with every file name quoted."""
+        """uwsgiconfig.py's own gcc line, but with every file name quoted (and the C++ runtime)."""
         uniq = frame_globals["uniq_warnings"]
-        return "%s%s %s -o %s.so %s %s %s %s" % (
+        return "%s%s %s -o %s.so %s %s %s %s%s" % (
             frame_globals["GCC"], frame_locals["need_pic"], frame_locals["shared_flag"], frame_locals["plugin_dest"],
             " ".join(uniq(frame_locals["p_cflags"])), " ".join(self.file_arg(e) for e in frame_locals["gcc_list"]),
-            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])))
+            " ".join(uniq(frame_locals["p_ldflags"])), " ".join(uniq(frame_locals["p_libs"])),
+            cxx_runtime(frame_locals["gcc_list"], frame_globals))
 
     def take_over_gcc_line(self):
         """Run build_plugin()'s one gcc line ourselves: split up when that pays, else as is."""
@@ -268,6 +299,10 @@ class Build:
 
         def call(command, *args, **kwargs):
             frame = sys._getframe(1)
+            if frame.f_code.co_name == "build_plugin" and isinstance(command, str):
+                # uwsgiconfig.py prints its commands first (Debian's always: verbose_build = True);
+                # the backend shows those lines only when the build is verbose.
+                self.commands.append(command)
             if frame.f_code.co_name != "build_plugin" or command != frame.f_locals.get("gccline"):
                 return real_call(command, *args, **kwargs)
             local = frame.f_locals
@@ -311,7 +346,8 @@ def main():
         runpy.run_path(uwsgiconfig, run_name="__main__")
     finally:
         with open(result_path, "w") as f:
-            json.dump({"name": name, "error": None, "failures": build.failures, "compile_words": build.compile_words}, f)
+            json.dump({"name": name, "error": None, "failures": build.failures, "compile_words": build.compile_words,
+                       "commands": build.commands}, f)
 
 
 if __name__ == "__main__":

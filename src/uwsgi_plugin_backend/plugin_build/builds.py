@@ -18,7 +18,7 @@ from ..errors import BackendError, log
 from ..locking import locked
 from ..settings import Settings
 from ..target_uwsgi.abi import TargetAbi, target_abi
-from ..target_uwsgi.find import ChosenUwsgi
+from ..target_uwsgi.find import ChosenUwsgi, warn_fallback
 from ..target_uwsgi.kit import UwsgiKit
 from ..target_uwsgi.kit_cache import read_kit
 from ..target_uwsgi.pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
@@ -62,6 +62,8 @@ def distinct_abis(chosen: list[ChosenUwsgi]) -> list[TargetAbi]:
     abis: dict[str, TargetAbi] = {}
     for target in chosen:
         log(f"building for {target.path} ({target.reason})")
+        if target.fallback:
+            warn_fallback(target)
         abi = target_abi(read_kit(target.path))
         same = abis.get(abi.key)
         if same is not None and same.fits(abi.kit) and abi.fits(same.kit):

@@ -27,6 +27,18 @@ def check_entry_points(config: Settings, plugin_names: list[str]) -> None:
         return
     declared = project.get("entry-points", {}).get(GROUP, {})
     missing = [name for name in plugin_names if name not in declared]
+    strays = [name for name in declared if name not in plugin_names]
+    if missing and strays:  # one mistake, the names disagree: say both at once
+        lines = "\n".join(f'{name} = "{config.package}:plugin_dir"' for name in missing)
+        header = f'[project.entry-points."{GROUP}"]'
+        raise BackendError(
+            f"the {GROUP!r} entry point{'s' if len(strays) > 1 else ''} {', '.join(strays)} in pyproject.toml "
+            f"name{'' if len(strays) > 1 else 's'} no plugin: the plugin{'s' if len(missing) > 1 else ''} built here "
+            f"{'are' if len(missing) > 1 else 'is'} called {', '.join(missing)} (NAME in uwsgiplugin.py), and "
+            f"installed plugins are found by that name. Rename the entry point{'s' if len(strays) > 1 else ''}:\n\n"
+            f"{header}\n{lines}\n\nor set NAME in uwsgiplugin.py to the entry point's name (the plugin's "
+            "struct uwsgi_plugin is then NAME_plugin, and uwsgi loads it as --need-plugin NAME)"
+        )
     if missing:
         lines = "\n".join(f'{name} = "{config.package}:plugin_dir"' for name in missing)
         header = f'[project.entry-points."{GROUP}"]'

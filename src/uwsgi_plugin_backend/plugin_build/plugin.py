@@ -134,19 +134,23 @@ def _prepare_tree(project: Path, plugin_source: Path, work: Path, kit_dir: Path 
 CHATTER = re.compile(r"^(\*\*\* uWSGI building and linking plugin|build time: |\*\*\* \w+ plugin built and available|\[.*\] \S+_plugin\.so$)")
 
 
-def _failure_message(plugin_source: Path, project: Path, failures: list[dict], output: str) -> str:
-    """The failing files first, each with all the compiler said, then the command."""
+def _failure_message(plugin_source: Path, project: Path, failures: list[dict], output: str, verbose: bool = False) -> str:
+    """The failing files first, each with all the compiler said and what it means,
+    then the command (shortened unless the build is verbose)."""
     parts = []
     for failure in failures:
+        command = (f"the command was: {failure['command']}" if verbose or "shown" not in failure else
+                   f"the command was (shortened; -C build.verbose=true shows it whole): {failure['shown']}")
         parts.append(
             f"{failure['source']} failed to compile (exit status {failure['status']}) in {plugin_source}:\n"
-            f"{failure['output'].rstrip()}\n\nthe command was: {failure['command']}"
+            f"{failure['output'].rstrip()}{missing_header_hint(failure['output'], project)}\n\n{command}"
         )
-    text = "\n\n".join(parts) if parts else (
+    if parts:
+        return "\n\n".join(parts)
+    return (
         f"building the plugin in {plugin_source} failed; uwsgiconfig.py and the compiler said "
         f"(source paths are relative to that directory):\n{output.rstrip()}"
-    )
-    return text + missing_header_hint(output, project)
+    ) + missing_header_hint(output, project)
 
 
 def driver_env() -> dict[str, str]:
@@ -190,9 +194,10 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
     if result.get("error"):
         raise BackendError(result["error"])
     if process.returncode != 0 or not result.get("name"):
-        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), output))
+        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), output, verbose))
+    commands = set(result.get("commands", []))  # printed by uwsgiconfig.py, Debian's at every verbosity
     for line in output.splitlines():
-        if verbose or not CHATTER.match(line):
+        if verbose or not (CHATTER.match(line) or line in commands):
             log(f"  {line}")
     return result
 
@@ -228,7 +233,17 @@ def missing_header_hint(output: str, project: Path | None = None) -> str:
             f"\n\n{header} is not in the build, which compiles a copy of the project {project} (the directory "
             "holding pyproject.toml) and sees nothing beside it. Keep the headers a plugin includes inside the project."
         )
-    return f"\n\n{header} is not installed: install the development package that provides it."
+    if re.search(rf'#\s*include\s*<{re.escape(header)}>', output):
+        return f"\n\n{header} is not installed: install the development package that provides it."
+    where = f"the project {project}" if project else "the project"
+    if re.search(rf'#\s*include\s*"{re.escape(header)}"', output):
+        return (
+            f'\n\n{header} is included with quotes, as a header of the project, but {where} has no such file '
+            "(an sdist also leaves out what .gitignore ignores): add it, or fix the #include. "
+            f"A library's header (<{header}>) comes with its development package."
+        )
+    return (f"\n\n{header} is neither in {where} nor installed: add it to the project if it is the project's, "
+            "else install the development package that provides it.")
 
 
 def literal_name(plugin_file: Path) -> str | None:

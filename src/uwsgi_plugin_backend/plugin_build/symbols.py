@@ -9,29 +9,33 @@ are bound to a library by the linker already: neither is checked.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.gnuversions import GNUVerSymSection
 from elftools.elf.sections import Section
 
 from ..cache import cache_root
 from ..errors import BackendError, log
-from ..runtime_api import process_elf
-from ..target_uwsgi.compiler import compiler
+from ..runtime_api import elf_interpreter, libc_family, process_elf
 from ..target_uwsgi.kit import UwsgiKit
 from ..target_uwsgi.pyuwsgi import find_pyuwsgi_module
+from .dynamic_loader import Loader, Unresolved, expand_origin
 
 SHN_UNDEF = 0
 STB_WEAK = 2
+DF_1_NODEFLIB = 0x800
+# Symbols of the C++ runtime (libstdc++): mangled names, the personality routine, the ABI's helpers.
+CXX_RUNTIME_PREFIXES = ("_Z", "__gxx_", "__cxa_")
 
 
 class ElfSymbols:
@@ -42,21 +46,33 @@ class ElfSymbols:
         self.defined: set[str] = set()
         self.undefined: set[str] = set()  # non-weak, unversioned
         self.needed: list[str] = []
-        self.search_dirs: list[str] = []
+        self.soname: str | None = None
+        self.rpath: list[str] = []
+        self.runpath: list[str] | None = None
+        self.nodeflib = False
+        # $ORIGIN: the directory the object was opened from, as the loader has it (not through links)
+        origin = str(Path(os.path.abspath(path)).parent)
         with path.open("rb") as f:
             elf = ELFFile(f)
+            self.machine = (elf.header.e_machine if isinstance(elf.header.e_machine, int)
+                            else ENUM_E_MACHINE[elf.header.e_machine], elf.elfclass // 32)
             sections = list(elf.iter_sections())  # each walk parses every section header again
             for section in sections:
                 if section["sh_type"] == "SHT_DYNSYM":
                     self._read_dynsym(elf, section, sections, os.fstat(f.fileno()).st_size)
                 elif isinstance(section, DynamicSection):
                     for tag in section.iter_tags():
-                        if tag.entry.d_tag == "DT_NEEDED":
+                        kind = tag.entry.d_tag
+                        if kind == "DT_NEEDED":
                             self.needed.append(tag.needed)
-                        elif tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH"):
-                            path_list = tag.runpath if tag.entry.d_tag == "DT_RUNPATH" else tag.rpath
-                            origin = str(path.resolve().parent)
-                            self.search_dirs += [d.replace("$ORIGIN", origin) for d in path_list.split(":") if d]
+                        elif kind == "DT_SONAME":
+                            self.soname = tag.soname
+                        elif kind == "DT_RPATH":
+                            self.rpath += expand_origin(tag.rpath, origin)
+                        elif kind == "DT_RUNPATH":
+                            self.runpath = [*(self.runpath or []), *expand_origin(tag.runpath, origin)]
+                        elif kind == "DT_FLAGS_1":
+                            self.nodeflib = bool(tag.entry.d_val & DF_1_NODEFLIB)
 
     def _read_dynsym(self, elf: ELFFile, dynsym: Section, sections: list[Section], file_size: int) -> None:
         """Unpack .dynsym with struct: pyelftools parses each of a libc's or a
@@ -103,58 +119,44 @@ def _read(path: Path) -> ElfSymbols | None:
         return None
 
 
-@functools.cache
-def _compiler_finds(name: str) -> Path | None:
-    try:
-        found = subprocess.run([*compiler(), f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return None
-    return Path(found) if os.path.isabs(found) and os.path.exists(found) else None
-
-
-def _resolve(name: str, search_dirs: list[str], known: dict[str, Path]) -> Path | None:
-    if name in known:
-        return known[name]
-    for directory in search_dirs:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return candidate
-    return _compiler_finds(name)
-
-
-def _hosts(kit: UwsgiKit) -> tuple[list[Path], dict[str, Path]]:
-    """The ELF files that provide uWSGI's symbols (the binary; for pyuwsgi its
-    extension module and the Python that loads it), and libraries known by
-    name (that module)."""
+def _hosts(kit: UwsgiKit) -> list[Path]:
+    """The ELF files that make the process before the plugin is opened: the
+    executable first (the binary; for pyuwsgi the Python that runs it), then
+    what it opens itself (pyuwsgi's extension module)."""
     try:
         module = find_pyuwsgi_module(kit)
     except BackendError as error:  # checked where pyuwsgi builds are set up; here, be tolerant
         log(f"  symbol check: {error}")
         module = None
     if module is not None:
-        return [module.path, Path(process_elf(str(kit.binary)))], {module.path.name: module.path}
-    return ([kit.binary] if _read(kit.binary.resolve()) else []), {}
+        return [Path(process_elf(str(kit.binary))), module.path]
+    return [kit.binary.resolve()]  # the loader's $ORIGIN of an executable is where its links lead
 
 
-def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> set[str] | None:
-    """Every symbol the loading process offers the plugin; None when the uwsgi
+@dataclasses.dataclass
+class Provided:
+    symbols: set[str]
+    unresolved: list[Unresolved]  # libraries the loader would not find
+    libraries: list[Path]  # the libraries the loader brings in, in load order
+
+
+def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
+    """Every symbol the loading process offers the plugin: of uwsgi, of the plugin,
+    and of every library the loader brings in for either; None when the uwsgi
     binary cannot be read (then nothing is checked)."""
-    paths, known = _hosts(kit)
-    hosts = [host for host in (_read(path.resolve()) for path in paths) if host is not None]
-    if not hosts:
+    hosts = [_read(path) for path in _hosts(kit)]
+    if hosts[0] is None:
         return None
-    provided: set[str] = set()
-    libraries = [(name, plugin.search_dirs) for name in plugin.needed]
-    for host in hosts:
-        provided |= host.defined
-        libraries += [(name, host.search_dirs) for name in host.needed]
-    libraries.append(("libc.so.6", []))
-    for name, dirs in libraries:
-        path = _resolve(name, dirs, known)
-        library = _read(path.resolve()) if path else None
-        if library is not None:
-            provided |= library.defined
-    return provided
+    try:
+        libc = libc_family(elf_interpreter(hosts[0].path)[1])
+    except (OSError, ValueError, struct.error):
+        libc = "glibc"
+    roots = [host for host in hosts if host is not None]
+    loaded, unresolved = Loader(libc).load_order([*roots, plugin], _read)
+    symbols: set[str] = set()
+    for item in loaded:
+        symbols |= item.elf.defined  # type: ignore[attr-defined]  # _read gives ElfSymbols
+    return Provided(symbols, unresolved, [item.elf.path for item in loaded if not any(item.elf is root for root in [*roots, plugin])])
 
 
 def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
@@ -176,7 +178,7 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
     if provided is None:
         log(f"  symbol check skipped: cannot read the symbols of {kit.binary}")
         return
-    missing = sorted(symbols.undefined - provided)
+    missing = sorted(symbols.undefined - provided.symbols)
     uwsgi_missing = [name for name in missing if name.startswith("uwsgi_")]
     if uwsgi_missing:
         raise BackendError(
@@ -185,10 +187,16 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
             "uWSGI release (such as 2.1): build for a uwsgi that has it, or do without it"
         )
     if missing:
+        lost = "".join(f"; the loader finds no {item.name} (needed by {item.needed_by.name})" for item in provided.unresolved)
+        cxx = any(name.startswith(CXX_RUNTIME_PREFIXES) for name in missing) and not any(
+            name.startswith("libstdc++") for name in symbols.needed)
+        fix = ("link the C++ runtime: LIBS = ['-lstdc++'] in uwsgiplugin.py (C++ code in a .o or .a entry of "
+               "GCC_LIST; .cc sources get it without asking)" if cxx else
+               "link the library that has them (LIBS in uwsgiplugin.py, e.g. LIBS = ['-lfoo'])")
         raise BackendError(
-            f"plugin {plugin} uses {', '.join(missing)}, which neither {kit.binary} nor the libraries it or the plugin "
-            "link provide: uwsgi would refuse to load the plugin. Link the library that has them "
-            "(LIBS in uwsgiplugin.py, e.g. LIBS = ['-lfoo'])"
+            f"plugin {plugin} uses {', '.join(missing)}, which neither {kit.binary} nor the libraries the loader "
+            f"brings in for it and the plugin ({len(provided.libraries)} of them) provide{lost}: uwsgi would "
+            f"refuse to load the plugin. To fix, {fix}"
         )
     try:  # an empty file: nothing half-written to guard against; a cache we cannot write is no error
         marker.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,8 @@ BACKEND_API = [
     "script_interpreter",
     "shell_words",
     "tested_macros",
+    "trusted_uwsgi",
+    "uwsgi_env",
 ]
 __all__ = RUNTIME_API + BACKEND_API
 
@@ -718,7 +720,7 @@ def _executable_uwsgi(directory: Path) -> Path | None:
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
-def _trusted_uwsgi(directory: Path, why: str, skipped: list[str]) -> tuple[Path, str] | None:
+def trusted_uwsgi(directory: Path, why: str, skipped: list[str]) -> tuple[Path, str] | None:
     """``directory``'s uwsgi as the file it resolves to, and why it was chosen; None
     when there is none, or when another user could change it (trusted_directory),
     and then the reason goes into ``skipped``. A uwsgi found rather than named runs
@@ -786,17 +788,17 @@ def uwsgi_beside_interpreter(skipped: list[str] | None = None) -> tuple[Path, st
     if os.environ.get("VIRTUAL_ENV"):
         candidates.append((Path(os.environ["VIRTUAL_ENV"]) / "bin", "installed in the activated environment $VIRTUAL_ENV"))
     for directory, why in candidates:
-        if _is_venv_bin(directory) and (found := _trusted_uwsgi(directory, why, skipped)):
+        if _is_venv_bin(directory) and (found := trusted_uwsgi(directory, why, skipped)):
             return found
     for program, command in _ancestor_programs():
         why = f"installed beside {program}, which started this process ({command})"
-        if _is_venv_bin(program.parent) and (found := _trusted_uwsgi(program.parent, why, skipped)):
+        if _is_venv_bin(program.parent) and (found := trusted_uwsgi(program.parent, why, skipped)):
             return found
     user_scripts = _user_scripts_dir()
     why = f"installed in the user scripts directory {user_scripts} (pip install --user)"
-    if user_scripts and (found := _trusted_uwsgi(user_scripts, why, skipped)):
+    if user_scripts and (found := trusted_uwsgi(user_scripts, why, skipped)):
         return found
-    return _trusted_uwsgi(here.parent, f"installed beside the interpreter {here}", skipped)
+    return trusted_uwsgi(here.parent, f"installed beside the interpreter {here}", skipped)
 
 
 def _user_scripts_dir() -> Path | None:
@@ -817,7 +819,7 @@ def find_default_uwsgi(skipped: list[str] | None = None) -> tuple[Path, str] | N
     if beside:
         return beside
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        found = _trusted_uwsgi(Path(directory or os.curdir), "found on PATH", skipped)
+        found = trusted_uwsgi(Path(directory or os.curdir), "found on PATH", skipped)
         if found:
             return found
     return None
@@ -891,10 +893,9 @@ def _distribution_name(carried: list[tuple[Path, dict]]) -> str:
     return names[0] if names else (__package__ or "this distribution")
 
 
-def _sdist_route(distribution: str, binary: str) -> str:
-    """The command that rebuilds this distribution from source for ``binary``:
-    from the index, or from the local directory it was installed from."""
-    prefix = f"{ENV_VAR}={shlex.quote(binary)}"
+def _installed_from(distribution: str) -> dict | None:
+    """The distribution's direct_url.json (PEP 610): where pip or uv installed it
+    from when that was not an index; None for an index (or --find-links)."""
     try:
         from importlib.metadata import (
             distribution as find,  # late: only this error needs it
@@ -902,30 +903,90 @@ def _sdist_route(distribution: str, binary: str) -> str:
 
         direct = json.loads(find(distribution).read_text("direct_url.json") or "null")
     except (ImportError, LookupError, ValueError, OSError):
-        direct = None
-    if isinstance(direct, dict) and str(direct.get("url", "")).startswith("file://") and "dir_info" in direct:
-        from urllib.parse import unquote, urlparse
+        return None
+    return direct if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
 
-        path = unquote(urlparse(direct["url"]).path)
+
+def _sdist_route(distribution: str, binary: str, keep: list[str] | tuple[str, ...] = ()) -> str:
+    """How to rebuild this distribution from source for ``binary`` (and the uwsgi
+    binaries in ``keep``), as fits where it was installed from: an index, a local
+    directory (-e or not), an sdist, a wheel file or a VCS URL."""
+    from urllib.parse import unquote, urlparse  # late: only this error needs them
+
+    uwsgis = [binary, *keep]
+    # One uwsgi: by the environment variable; several: -C uwsgi=... repeated (pip 23.1 and later).
+    prefix = f"{ENV_VAR}={shlex.quote(binary)} " if len(uwsgis) == 1 else ""
+    settings = "" if len(uwsgis) == 1 else "".join(f" -C uwsgi={shlex.quote(u)}" for u in uwsgis)
+    direct = _installed_from(distribution)
+    if direct is None:
+        # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
+        return f"{prefix}pip install --force-reinstall --no-binary {distribution} --no-cache-dir{settings} {distribution}"
+    url = direct["url"]
+    local = urlparse(url).scheme == "file"
+    where = unquote(urlparse(url).path) if local else url
+    if isinstance(direct.get("dir_info"), dict):
         if direct["dir_info"].get("editable"):
-            return f"{prefix} pip install --no-cache-dir -e {shlex.quote(path)}"
-        return f"{prefix} pip install --force-reinstall --no-cache-dir {shlex.quote(path)}"
-    # Without --no-cache-dir, pip's wheel cache hands back the wheel it built for the old uwsgi.
-    return f"{prefix} pip install --force-reinstall --no-binary {distribution} --no-cache-dir {distribution}"
+            return f"{prefix}pip install --no-cache-dir{settings} -e {shlex.quote(where)}"
+        return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(where)}"
+    if isinstance(direct.get("vcs_info"), dict):
+        vcs = direct["vcs_info"]
+        requirement = f"{vcs.get('vcs', 'git')}+{url}" + (f"@{vcs['commit_id']}" if vcs.get("commit_id") else "")
+        return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(requirement)}"
+    if where.endswith(".whl"):
+        # A wheel has no sources pip could build from; the sdist beside it (python -m build writes both) has.
+        name, version = Path(where).name.split("-")[:2]
+        sdist = Path(where).with_name(f"{name}-{version}.tar.gz")
+        if local and sdist.is_file():
+            return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(str(sdist))}"
+        return ""
+    return f"{prefix}pip install --force-reinstall --no-cache-dir{settings} {shlex.quote(where)}"  # an sdist
+
+
+def _also_keep(binary: str, carried: list[tuple[Path, dict]]) -> list[str]:
+    """The uwsgi this environment runs by default, when it is not ``binary`` and a build
+    here fits it: a reinstall for ``binary`` alone would leave it without one."""
+    try:
+        own = default_uwsgi()
+        if own is None or os.path.realpath(shutil.which(own) or own) == os.path.realpath(shutil.which(binary) or binary):
+            return []
+        abi = binary_abi(own)
+    except (NoMatchingBuild, OSError, ValueError):
+        return []
+    return [own] if any(record_fits(record, abi) for _, record in carried) else []
+
+
+def _python_option() -> str:
+    """``--python`` with this interpreter, for a build-missing run from a tool's own environment;
+    nothing inside uWSGI's embedded Python, whose sys.executable is no Python to run."""
+    name = os.path.basename(sys.executable)
+    return f" --python {shlex.quote(sys.executable)}" if name.startswith("python") else ""
 
 
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
-    """The "no build fits" message: build-missing first, then the route through the sdist."""
+    """The "no build fits" message: build-missing first, then the route through the source."""
     distribution = _distribution_name(carried)
     listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
+    keep = _also_keep(binary, carried)
+    route = _sdist_route(distribution, binary, keep)
+    if route:
+        names = " and ".join([shlex.quote(binary), *(f"{shlex.quote(u)} (the default uwsgi here, which a build "
+                                                      "of this wheel fits)" for u in keep)])
+        source = (f"or reinstall from source; this replaces the builds installed now with builds for {names} only:\n"
+                  f"  {route}")
+    else:
+        where = (_installed_from(distribution) or {}).get("url", "a wheel file")
+        source = (f"or build a wheel for it from the project's source and install that ({distribution} was installed "
+                  f"from {where}, a wheel, which has no sources pip could build from):\n"
+                  f"  {ENV_VAR}={shlex.quote(binary)} pip wheel --no-deps -w DIR PROJECT")
     return (
         f"{distribution} has no build of its plugins for {binary}\n"
         f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"
         f"the installed wheel carries builds for:\n{listing}\n"
-        "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries:\n"
-        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}\n"
-        "(pip install uwsgi-plugin-backend first, if the command is missing), or reinstall from source:\n"
-        f"  {_sdist_route(distribution, binary)}"
+        "A plugin built for another uWSGI can crash it. Build one for this uwsgi, from the sources the wheel carries "
+        "(the builds it has stay):\n"
+        f"  uwsgi-plugin-backend build-missing {distribution} --uwsgi {shlex.quote(binary)}{_python_option()}\n"
+        "(the command comes with pip install uwsgi-plugin-backend here, or uv tool install uwsgi-plugin-backend "
+        f"once for every environment), {source}"
     )
 
 

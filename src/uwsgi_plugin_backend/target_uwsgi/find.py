@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import BackendError, log
+from ..errors import BackendError, log, warn
 from ..runtime_api import ENV_VAR
 from ..runtime_api import find_default_uwsgi as runtime_find_default_uwsgi
 from ..settings import TABLE
@@ -30,6 +30,21 @@ HOW_TO_NAME_ONE = (
 class ChosenUwsgi:
     path: Path
     reason: str
+
+    @property
+    def fallback(self) -> bool:
+        """Found on PATH, the last place looked: maybe not the uwsgi the user will run."""
+        return self.reason.startswith(FOUND_ON_PATH)
+
+
+FOUND_ON_PATH = "found on PATH"
+
+
+def warn_fallback(chosen: ChosenUwsgi) -> None:
+    """Say, where it stands out, that the build is for the uwsgi PATH gave."""
+    warn(f"{chosen.path} is the first uwsgi on PATH, the last place looked: none is installed with the Python "
+         f"running this build ({sys.executable}) or with the program that started it. The wheel fits that uwsgi "
+         f"only, and its name does not say so; to build for another, name it (-C uwsgi=PATH or {ENV_VAR}=PATH)")
 
 
 def _resolve_named(name: str, base: Path, source: str) -> ChosenUwsgi:

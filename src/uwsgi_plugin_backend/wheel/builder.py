@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BackendError, log
+from ..errors import BackendError, log, warn
 from ..plugin_build import warmup
 from ..plugin_build.builds import UwsgiBuild, build_root, compile_plugins
 from ..runtime_api import BUILDS_DIR
@@ -61,11 +61,21 @@ def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
     with build_root(settings) as work:
         inputs = last_wheel.build_inputs(settings, chosen, work, wheel_directory) if settings.build_dir else None
         if inputs and (name := last_wheel.reuse(work, inputs, wheel_directory)):
+            _remind_fallback(name, chosen)
             return name
         name = _build_plugin_wheel(settings, chosen, pins, work, wheel_directory)
         if inputs:
             last_wheel.remember(work, inputs, wheel_directory / name)
+        _remind_fallback(name, chosen)
         return name
+
+
+def _remind_fallback(name: str, chosen: list[ChosenUwsgi]) -> None:
+    """The last lines of a log are the ones read: repeat a choice made by PATH there."""
+    for target in chosen:
+        if target.fallback:
+            warn(f"{name} is built for {target.path}, the uwsgi found on PATH (see above); if you will run "
+                 "another, name it: -C uwsgi=PATH")
 
 
 # What write_wheel imports: loaded in a thread while the compiler driver runs (plugin_build.warmup).
