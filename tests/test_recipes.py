@@ -1,6 +1,7 @@
-"""Every recipe that starts uwsgi in README.md and sample_plugin/README.md,
-taken from the code blocks as written and run against a real uwsgi with the
-sample plugin installed (issue 12, item 8)."""
+"""Every recipe that starts uwsgi in README.md, sample_plugin/README.md and
+every page of docs/, taken from the code blocks as written and run against a
+real uwsgi with the sample plugin installed (issue 12, item 8; issue 25: the
+docs/ site)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, clean_env, http_get, run, running_uwsgi
 
-READMES = [REPO / "README.md", SAMPLE / "README.md"]
+DOCS = sorted((REPO / "docs").glob("*.md"))
+READMES = [REPO / "README.md", SAMPLE / "README.md", *DOCS]
 DOC_SOCKET = "127.0.0.1:8080"  # the recipes' address; the test serves on a free port instead
 
 
@@ -39,9 +41,23 @@ def ini_recipes() -> list[tuple[str, str]]:
 
 
 def test_the_readmes_hold_the_recipes():
-    assert len(uwsgi_commands()) >= 3 and len(ini_recipes()) == 2
+    assert len(DOCS) >= 8  # the docs/ pages are read too
+    commands = [readme for readme, _ in uwsgi_commands()]
+    assert commands.count("README.md") >= 1 and commands.count("sample_plugin/README.md") >= 1  # the quick starts
+    assert commands.count("docs/operators.md") >= 1  # eval "uwsgi $(uwsgi-plugin-backend args hello) ..."
+    assert sorted(readme for readme, _ in ini_recipes()) == ["docs/operators.md", "sample_plugin/README.md"]
     for readme in READMES:
         assert "plugins-dir = @(exec://" not in readme.read_text() and "\nplugin = " not in readme.read_text()
+
+
+def test_every_uwsgi_command_in_the_docs_is_a_recipe_or_a_form():
+    """A `uwsgi ...` line of a sh block either serves on the recipes' address (and so
+    is run by test_command_recipe_serves) or ends in `...`, a form to fill in."""
+    for readme, block in code_blocks("sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            command = line.split("   #")[0].strip()
+            if re.match(r'(eval ")?uwsgi ', command):
+                assert DOC_SOCKET in command or command.endswith("..."), (readme, command)
 
 
 @pytest.fixture
@@ -80,7 +96,7 @@ def test_ini_recipe_serves(readme, ini, venv_on_path, tmp_path):
 @pytest.mark.slow
 def test_ini_recipe_stops_uwsgi_when_the_plugin_cannot_load(venv_on_path, tmp_path):
     """need-plugin: a broken build makes uwsgi exit instead of serving nothing."""
-    [(_, ini)] = [recipe for recipe in ini_recipes() if recipe[0] == "README.md"]
+    [(_, ini)] = [recipe for recipe in ini_recipes() if recipe[0] == "docs/operators.md"]
     directory = Path(run([venv_on_path.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip())
     plugin = directory / "hello_plugin.so"
     saved = plugin.read_bytes()

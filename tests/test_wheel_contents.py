@@ -79,10 +79,10 @@ def test_own_package_without_plugin_dir_is_refused(tmp_path, pip_uwsgi):
 
 
 def test_settings_reference_and_schema_are_generated_from_the_model():
-    """README table and schema equal what `python -m uwsgi_plugin_backend.settings.reference` writes."""
-    from uwsgi_plugin_backend.settings.reference import README, readme_with_table
+    """The table in docs/reference.md and the schema equal what `python -m uwsgi_plugin_backend.settings.reference` writes."""
+    from uwsgi_plugin_backend.settings.reference import REFERENCE, page_with_table
     from uwsgi_plugin_backend.settings.schema import SCHEMA_FILE, schema_text
 
-    text = README.read_text()
-    assert readme_with_table(text) == text
+    text = REFERENCE.read_text()
+    assert page_with_table(text) == text
     assert SCHEMA_FILE.read_text() == schema_text()

@@ -7,7 +7,7 @@ variable, then ``[tool.uwsgi-plugin]``, then the default. Each hook calls
 ``load_settings`` once, before anything is compiled, and hands the result
 down; nothing below the hooks reads config settings. Config settings that are
 not ours go to scikit-build-core; a key known to neither is an error with the
-closest match. The README's reference table and the JSON schema are written
+closest match. The reference table in docs/reference.md and the JSON schema are written
 from OPTIONS: ``python -m uwsgi_plugin_backend.settings.reference``.
 """
 
