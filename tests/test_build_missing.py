@@ -1,7 +1,7 @@
 """No dead end: a wheel with no build for the user's uwsgi says so, names
 `uwsgi-plugin-backend build-missing` first, and that command builds one from
 the sources the wheel carries, where plugin_dir() finds it. Also the sdist
-route as the message writes it, and the upgrade story of the README."""
+route as the message writes it, and the upgrade story of docs/operators.md."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def installed_from_sdist_for_old_pyuwsgi(tmp_path: Path, wheelhouse: Path) -> tu
 
 
 def test_upgrade_story_with_the_sdist_route(tmp_path, wheelhouse):
-    """README "Upgrading uWSGI": build from the sdist, upgrade uWSGI to another
+    """docs/operators.md "Upgrading uWSGI": build from the sdist, upgrade uWSGI to another
     ABI, follow the message; no crash on the way, a working plugin at the end.
     On the way, why the route says --no-cache-dir: without it pip hands back the
     wheel it built for the old uwsgi."""

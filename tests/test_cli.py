@@ -48,7 +48,7 @@ def test_args_load_plugin_even_with_spaces_in_paths(tool_venv, tmp_path):
     words = shlex.split(line)  # what `uwsgi $(...)` under eval, or a shell, gets
     assert words[0] == "--plugins-dir" and " " in words[1] and words[2:] == ["--need-plugin", "hello"]
     assert serve(tool_venv.uwsgi, words, tmp_path / "log", "Hello via args") == "Hello via args"
-    # And through a real shell with eval, as the README shows it: the same words, spaces kept.
+    # And through a real shell with eval, as docs/operators.md shows it: the same words, spaces kept.
     command = shlex.quote(str(tool_venv.root / "bin" / "uwsgi-plugin-backend"))
     script = f'eval "set -- $({command} args hello)"; printf "%s\\n" "$@"'
     assert run(["sh", "-c", script], env=clean_env()).stdout.splitlines() == words
