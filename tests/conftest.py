@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -381,6 +382,7 @@ def running_uwsgi(uwsgi: Path, *args: str, log: Path) -> Iterator[str]:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=clean_env(),
+            start_new_session=True,  # its workers too are stopped below, --master or not
         )
     try:
         deadline = time.monotonic() + 20
@@ -394,12 +396,16 @@ def running_uwsgi(uwsgi: Path, *args: str, log: Path) -> Iterator[str]:
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)  # uWSGI takes SIGTERM as "reload"
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        with contextlib.suppress(ProcessLookupError):  # workers left behind by a uwsgi without --master
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def http_get(url: str) -> tuple[int, str, str]:

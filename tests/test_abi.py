@@ -148,6 +148,8 @@ def test_merge_equals_the_two_binary_build(tmp_path, single_abi_wheels, pip_uwsg
     both = the_wheel(tmp_path / "both-out")
     assert merged.name == both.name
     assert files_and_hashes(merged) == files_and_hashes(both)
+    # Readable as a wheel pip writes it (umask 022 in the tests), not mkstemp's 0600.
+    assert merged.stat().st_mode & 0o777 == both.stat().st_mode & 0o777 == 0o644
     assert len([line for line in files_and_hashes(merged) if line.split(",")[0].endswith("hello_plugin.so")]) == 2
 
 

@@ -29,6 +29,9 @@ def written_aside(target: Path) -> Iterator[Path]:
     ``target`` half written."""
     fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(partial, 0o666 & ~mask)  # as open() would make it: mkstemp's 0600 kept wheels from other users
     try:
         yield Path(partial)
         os.replace(partial, target)
