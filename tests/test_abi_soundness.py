@@ -52,7 +52,8 @@ def test_options_count_unless_known_to_be_neutral():
 
 
 @pytest.mark.parametrize("cflags", ["-Wp,-MD,-UUWSGI_SSL", "-Wp,-MMD,-UUWSGI_SSL", "-l -UUWSGI_SSL", "-Xlinker -UUWSGI_SSL",
-                                    "-o -UUWSGI_SSL"])
+                                    "-o -UUWSGI_SSL", "-imultilib -UUWSGI_SSL", "-dumpbase-ext -UUWSGI_SSL",
+                                    "-Wp,-dumpbase,-UUWSGI_SSL", "-Wp,-imultilib,-UUWSGI_SSL"])
 def test_the_argument_of_an_option_is_no_define(cflags):
     """gcc -DUWSGI_SSL -Wp,-MD,-UUWSGI_SSL keeps UWSGI_SSL: -MD names a file there."""
     assert runtime.read_flags(f"-DUWSGI_SSL {cflags}")[0] == {"UWSGI_SSL": "1"}
@@ -215,7 +216,20 @@ def test_a_uwsgi_h_of_the_project_fails_the_build(tmp_path, pip_uwsgi):
     result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", check=False)
     assert result.returncode != 0
     [line] = [line for line in result.stdout.splitlines() if line.startswith("uwsgi-plugin-backend: error:")]
-    assert "would be compiled with the project's own uwsgi.h (" in line, line
+    assert "would be compiled with headers of the project in the place of uwsgi.h's own (uwsgi.h)" in line, line
+
+
+@pytest.mark.slow
+def test_a_project_header_named_like_a_system_header_fails_the_build(tmp_path, pip_uwsgi):
+    """The binary's -I. makes the plugin's directory come first: a termios.h there
+    is what uwsgi.h's #include <termios.h> finds (a review crashed uWSGI so)."""
+    project = copy_project(SAMPLE, tmp_path / "p")
+    (project / "termios.h").write_text("#include_next <termios.h>\n#undef UWSGI_CAP\n")
+    result = build_wheel(project, tmp_path / "out", f"-Cuwsgi={pip_uwsgi}", check=False)
+    assert result.returncode != 0
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("uwsgi-plugin-backend: error:")]
+    assert "headers of the project in the place of uwsgi.h's own (termios.h)" in line, line
+    assert not list(tmp_path.glob("out/*.whl"))
 
 
 @pytest.mark.slow

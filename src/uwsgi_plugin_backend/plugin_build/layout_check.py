@@ -50,13 +50,17 @@ def _changes(abi: TargetAbi, words: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def _shadowing_headers(plugin_copy: Path, abi: TargetAbi) -> list[Path]:
-    """Files named uwsgi.h in the build's copy of the project other than the binary's own."""
+    """Files of the build's copy of the project named like a header uwsgi.h's
+    compile reads (uwsgi.h itself other than the binary's, termios.h, ssl.h ...):
+    through -I. or the plugin's -I, one could take that header's place."""
+    names = set(abi.learned.headers)
     found = []
     for directory, subdirs, files in os.walk(plugin_copy.parent.parent):
         subdirs[:] = [d for d in subdirs if d != ".uwsgi_plugins_builder"]
-        path = Path(directory, "uwsgi.h")
-        if "uwsgi.h" in files and path.read_bytes() != abi.kit.dot_h:
-            found.append(path)
+        for name in names.intersection(files):
+            path = Path(directory, name)
+            if not (name == "uwsgi.h" and path.read_bytes() == abi.kit.dot_h):
+                found.append(path)
     return found
 
 
@@ -86,10 +90,11 @@ def check_compile_flags(abi: TargetAbi, kit_dir: Path, words: list[str], plugin:
             return
         first = _pretty(changed[0])
         if shadows:
-            shown = ", ".join(str(path.relative_to(plugin_copy.parent.parent)) for path in shadows)
-            raise BackendError(f"plugin {plugin} would be compiled with the project's own uwsgi.h ({shown}), which gives "
-                               f"{first} another layout than {abi.kit.binary} has: remove it, the build puts the binary's "
-                               f"uwsgi.h where #include \"uwsgi.h\" and <uwsgi.h> find it (project {project})")
+            shown = ", ".join(os.path.relpath(path, plugin_copy) for path in shadows)  # as seen from the plugin directory
+            raise BackendError(f"plugin {plugin} would be compiled with headers of the project in the place of uwsgi.h's own "
+                               f"({shown}), which give {first} another layout than {abi.kit.binary} has: rename or remove "
+                               f"them (the build puts the binary's uwsgi.h where #include \"uwsgi.h\" and <uwsgi.h> find it; "
+                               f"project {project})")
         for index, (change, alone) in enumerate(changes):
             obj = work / f"change-{index}.o"
             failed = compile_source(compiler, alone, kit_dir, TU, obj)

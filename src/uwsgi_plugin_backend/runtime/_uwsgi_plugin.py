@@ -158,10 +158,13 @@ def tested_macros(dot_h: bytes) -> set[str]:
 ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros", "-isysroot",
                             "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-Xlinker", "-Xassembler", "-L",
                             "-l", "-o", "-T", "-u", "-z", "-e", "-A", "-B", "-iprefix", "-iwithprefix",
-                            "-iwithprefixbefore", "-aux-info", "-dumpbase", "-dumpdir", "--param"})
+                            "-iwithprefixbefore", "-aux-info", "-dumpbase", "-dumpbase-ext", "-dumpdir", "--param",
+                            "-imultilib", "-imultiarch", "-iplugindir", "-wrapper", "-specs"})
 PREPROCESSOR_ARGUMENT_FLAGS = frozenset({"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include", "-imacros",
                                          "-isysroot", "-MF", "-MT", "-MQ", "-MD", "-MMD", "-o", "-A", "-iprefix",
-                                         "-iwithprefix", "-iwithprefixbefore"})
+                                         "-iwithprefix", "-iwithprefixbefore", "-imultilib", "-imultiarch", "-dumpbase",
+                                         "-dumpbase-ext", "-dumpdir", "-aux-info", "--param", "-auxbase",
+                                         "-auxbase-strip"})
 # Options known to leave every layout alone: optimisation, warnings, debug
 # information, code generation that keeps the data model, include and library
 # paths, dependency files. Every other option counts.

@@ -40,7 +40,7 @@ from .compiler import feature_header_hint, missing_header, run_compiler
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
-LAYOUT_FORMAT = "layout-3"  # bump when what is compared changes: old cache entries are then ignored
+LAYOUT_FORMAT = "layout-4"  # bump when what is compared changes: old cache entries are then ignored
 TU = '#include "uwsgi.h"\n'
 # Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
 # sections' relocations, which pyelftools does 4-5x slower than reading the types.
@@ -58,12 +58,11 @@ class LearnedAbi:
     layout_macros: list[str]  # macros whose toggle changes a layout, sorted
     neutral_macros: dict[str, str | None]  # tried and found neutral: the value the CFLAGS give (None: undefined)
     consulted: list[str]  # every macro the preprocessor looked at, compiling uwsgi.h
+    headers: list[str]  # the names of the headers that compile read (uwsgi.h, stdio.h, ssl.h ...)
 
     def record(self) -> dict[str, object]:
         """What runtime.abi_lines reads, as build.json carries it."""
-        fields = dataclasses.asdict(self)
-        del fields["platform"]
-        return fields
+        return {"layout_macros": self.layout_macros, "neutral_macros": self.neutral_macros, "consulted": self.consulted}
 
 
 def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source: str, out: Path, link: bool = True) -> str | None:
@@ -253,14 +252,22 @@ def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: lis
     return LearnedAbi(platform=f"{elf_part} {sizes}", **fields)
 
 
-def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> list[str]:
-    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU)."""
-    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", str(source)], cwd=kit_dir)
+def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> tuple[list[str], list[str]]:
+    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU),
+    and the names of the headers it read (gcc -MD): a file of a plugin's project
+    with one of those names could take a header's place in the plugin's compile."""
+    deps = source.with_suffix(".d")
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-MD", "-MF", str(deps), str(source)],
+                          cwd=kit_dir)
     names = set()
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(("#define ", "#undef ")):
             names.add(line.split(None, 2)[1].split("(", 1)[0])
-    return sorted(names)
+    try:
+        listed = deps.read_text(errors="replace").replace("\\\n", " ").partition(":")[2].split()
+    except OSError:
+        listed = []
+    return sorted(names), sorted({os.path.basename(path) for path in listed} - {source.name})
 
 
 def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
@@ -279,7 +286,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     source = work / "tu.c"
     source.write_text(TU)
     base_text = _preprocess(compiler, flags, kit_dir, source)
-    consulted = _consulted(compiler, flags, kit_dir, source)
+    consulted, headers = _consulted(compiler, flags, kit_dir, source)
     consulted_set = set(consulted)
 
     def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
@@ -316,6 +323,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
         "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
         "consulted": consulted,
+        "headers": headers,
     }
     return fields, why
 

@@ -94,11 +94,13 @@ static size_t abi_shell_words(char *text, char **words, size_t max) {
 static const char *const abi_argument_flags[] = {"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote", "-include",
 	"-imacros", "-isysroot", "--sysroot", "-MF", "-MT", "-MQ", "-x", "-Xpreprocessor", "-Xlinker", "-Xassembler", "-L",
 	"-l", "-o", "-T", "-u", "-z", "-e", "-A", "-B", "-iprefix", "-iwithprefix", "-iwithprefixbefore", "-aux-info",
-	"-dumpbase", "-dumpdir", "--param", NULL};
+	"-dumpbase", "-dumpbase-ext", "-dumpdir", "--param", "-imultilib", "-imultiarch", "-iplugindir", "-wrapper", "-specs",
+	NULL};
 /* Inside -Wp, the preprocessor's own: -MD and -MMD name a file there. */
 static const char *const abi_preprocessor_argument_flags[] = {"-D", "-U", "-I", "-isystem", "-idirafter", "-iquote",
 	"-include", "-imacros", "-isysroot", "-MF", "-MT", "-MQ", "-MD", "-MMD", "-o", "-A", "-iprefix", "-iwithprefix",
-	"-iwithprefixbefore", NULL};
+	"-iwithprefixbefore", "-imultilib", "-imultiarch", "-dumpbase", "-dumpbase-ext", "-dumpdir", "-aux-info", "--param",
+	"-auxbase", "-auxbase-strip", NULL};
 static const char *const abi_neutral_flags[] = {"-pipe", "-pthread", "-w", "-fPIC", "-fpic", "-fPIE", "-fpie",
 	"-fno-pic", "-fno-pie", "-fno-PIC", "-fno-PIE", "-fexceptions", "-fno-exceptions", "-fasynchronous-unwind-tables",
 	"-fno-asynchronous-unwind-tables", "-funwind-tables", "-fno-strict-aliasing", "-fstrict-aliasing", "-fwrapv",
