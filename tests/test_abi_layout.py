@@ -52,3 +52,15 @@ def test_learns_the_macros_that_change_layouts(tmp_path: Path):
     # Cached: a header that would teach otherwise is not compiled again for the same inputs.
     (tmp_path / "uwsgi.h").write_bytes(b"#error not read again\n")
     assert learn("machine=x86_64 class=64-le libc=glibc", HEADER, cflags, tmp_path, compiler()).layout_macros == learned.layout_macros
+
+
+@pytest.mark.unlearned
+def test_a_macro_tested_by_value_while_undefined_is_learned(tmp_path: Path):
+    """`#if BYVALUE` of an undefined macro: gcc -dU does not report it, -Wundef does;
+    it is tried, and it changes a layout."""
+    header = b"struct uwsgi_server {\n    int a;\n#if BYVALUE\n    int b;\n#endif\n};\n#if UNUSED_BY_VALUE\nint f(void);\n#endif\n"
+    (tmp_path / "uwsgi.h").write_bytes(header)
+    learned = learn("machine=x86_64 class=64-le libc=glibc", header, "-O2", tmp_path, compiler())
+    assert learned.layout_macros == ["BYVALUE"]
+    assert {"BYVALUE", "UNUSED_BY_VALUE"} <= set(learned.consulted)
+    assert "UNUSED_BY_VALUE" in learned.neutral_macros

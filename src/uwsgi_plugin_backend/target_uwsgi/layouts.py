@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -252,14 +253,18 @@ def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: lis
     return LearnedAbi(platform=f"{elf_part} {sizes}", **fields)
 
 
+UNDEFINED_IN_IF = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)" is not defined')
+
+
 def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> tuple[list[str], list[str]]:
     """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU),
     and the names of the headers it read (gcc -MD): a file of a plugin's project
     with one of those names could take a header's place in the plugin's compile."""
     deps = source.with_suffix(".d")
-    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-MD", "-MF", str(deps), str(source)],
-                          cwd=kit_dir)
-    names = set()
+    # -dU does not report `#if X` of an undefined X; -Wundef (in system headers too) does.
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-Wundef", "-Wsystem-headers",
+                           "-Wno-error", "-MD", "-MF", str(deps), str(source)], cwd=kit_dir)
+    names = set(UNDEFINED_IN_IF.findall(result.stderr.decode(errors="replace")))
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(("#define ", "#undef ")):
             names.add(line.split(None, 2)[1].split("(", 1)[0])
@@ -291,10 +296,11 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
 
     def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
         index, (candidate, toggled) = item
-        # A macro the preprocessor never looked at cannot change its text when it alone
-        # is toggled; and the same text compiles to the same layouts: most toggles end
-        # here, at no cost or a tenth of a compile.
-        if candidate[2:] not in consulted_set:
+        # A macro the CFLAGS define that the preprocessor never looked at cannot change its
+        # text when it alone is undone (one it never saw undefined may still be tested by
+        # value: those are preprocessed); and the same text compiles to the same layouts:
+        # most toggles end here, at no cost or a tenth of a compile.
+        if candidate.startswith("-D") and candidate[2:] not in consulted_set:
             return candidate, None, None
         if base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
             return candidate, None, None
