@@ -26,7 +26,7 @@ from typing import Callable
 
 from ..errors import BackendError, log
 from ..target_uwsgi.abi import TargetAbi
-from ..target_uwsgi.compiler import FEATURE_HEADERS, feature_header_hint, missing_header
+from ..target_uwsgi.compiler import FEATURE_HEADERS, missing_header, system_header_hint
 from . import warmup
 from ._driver import C_IDENTIFIER
 from .layout_check import check_compile_flags
@@ -221,7 +221,7 @@ def missing_header_hint(output: str, project: Path | None = None) -> str:
     if header is None:
         return ""
     if header in FEATURE_HEADERS:
-        return feature_header_hint(output)
+        return system_header_hint(output)
     found = _in_project(project, header) if project else None
     if found is not None:
         return (
@@ -234,7 +234,7 @@ def missing_header_hint(output: str, project: Path | None = None) -> str:
             "holding pyproject.toml) and sees nothing beside it. Keep the headers a plugin includes inside the project."
         )
     if re.search(rf'#\s*include\s*<{re.escape(header)}>', output):
-        return f"\n\n{header} is not installed: install the development package that provides it."
+        return system_header_hint(output)
     where = f"the project {project}" if project else "the project"
     if re.search(rf'#\s*include\s*"{re.escape(header)}"', output):
         return (

@@ -68,7 +68,6 @@ BACKEND_API = [
     "KEY_FORMAT",
     "NOTABLE_FEATURES",
     "CannotAsk",
-    "Flag",
     "abi_lines",
     "abi_summary",
     "ask",

@@ -71,12 +71,15 @@ def missing_header(output: str) -> str | None:
     return match.group(1) if match else None
 
 
-def feature_header_hint(output: str) -> str:
-    """Name the package to install when a header of a uwsgi feature is missing."""
+def system_header_hint(output: str) -> str:
+    """What to install when a system header is missing: the package of a uwsgi
+    feature's header, or else the development package that provides it."""
     header = missing_header(output)
-    package = FEATURE_HEADERS.get(header or "")
-    if header is None or package is None:
+    if header is None:
         return ""
+    package = FEATURE_HEADERS.get(header)
+    if package is None:
+        return f"\n\n{header} is not installed: install the development package that provides it."
     return (
         f"\n\n{header} is not installed; the uwsgi binary was built with a feature that needs it. "
         f"Install it: apt-get install {package} (Fedora: the -devel package)."

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from ..cache import cache_root, write_atomically
 from ..errors import BackendError
 from ..runtime_api import read_flags, reserved_macro, shell_words, tested_macros
-from .compiler import feature_header_hint, missing_header, run_compiler
+from .compiler import run_compiler, system_header_hint
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
@@ -74,11 +74,6 @@ def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source:
     debug = DEBUG_FLAGS if link else [*DEBUG_FLAGS[:3], "-c"]
     result = run_compiler([*compiler, *flags, f"-I{kit_dir}", *debug, str(src), "-o", str(out)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}")
-
-
-def missing_header_line(output: str) -> str:
-    header = missing_header(output)
-    return f"\n\n{header} is not installed: install the development package that provides it." if header else ""
 
 
 def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
@@ -283,7 +278,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     error = compile_source(compiler, flags, kit_dir, TU, base)
     if error:
         raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
-                           + (feature_header_hint(error) or missing_header_line(error)))
+                           + system_header_hint(error))
     base_bytes = debug_bytes(base)
     base_layouts: dict[str, str] | None = None
     toggles = candidate_toggles(cflags, dot_h)
