@@ -55,27 +55,44 @@ class UwsgiBuild:
         (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
 
 
-def distinct_abis(chosen: list[ChosenUwsgi]) -> list[TargetAbi]:
-    """Read each binary's kit and compute its ABI; binaries with the same ABI key
-    are built for once, when each build would fit the other binary (the runtime
-    module's rule); else each gets its own."""
+def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Path) -> list[TargetAbi]:
+    """Read each binary's kit and compute its ABI, then (``variants``, the
+    abi-variants setting) the ABIs of its other feature sets. Two with the same
+    ABI key are built for once, when each build would fit the other binary (the
+    runtime module's rule); else each gets its own. Binaries come first."""
     abis: dict[str, TargetAbi] = {}
+    binaries = []
     for target in chosen:
         log(f"building for {target.path} ({target.reason})")
         if target.fallback:
             warn_fallback(target)
         abi = target_abi(read_kit(target.path))
-        same = abis.get(abi.key)
-        if same is not None and same.fits(abi.kit) and abi.fits(same.kit):
-            log(f"  {target.path} has the ABI of {same.kit.binary} ({abi.key}); one build serves both")
-            continue
-        if same is not None:
-            raise BackendError(f"{target.path} and {same.kit.binary} have the same ABI key {abi.key}, but a build for one "
-                               "would not be chosen for the other (their CFLAGS differ in what only one build learned); "
-                               "build a wheel for each, in its own run")
-        log(f"  {abi.summary}, ABI key {abi.key}")
-        abis[abi.key] = abi
+        if _add(abis, abi):
+            log(f"  {abi.summary}, ABI key {abi.key}")
+            binaries.append(abi)
+    for abi in binaries if variants else []:
+        from ..target_uwsgi.variants import variant_abis  # late: only variant builds need it
+
+        log(f"  abi-variants of {abi.kit.binary}: {', '.join(variants)}")
+        for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name)):
+            if _add(abis, variant):
+                log(f"  abi-variant {variant.variant.label if variant.variant else ''}: {variant.summary}, ABI key {variant.key}")
     return list(abis.values())
+
+
+def _add(abis: dict[str, TargetAbi], abi: TargetAbi) -> bool:
+    """Add ``abi`` unless one with its key is there (False; an error when neither's build would fit the other)."""
+    same = abis.get(abi.key)
+    if same is None:
+        abis[abi.key] = abi
+        return True
+    if same.fits(abi.kit) and abi.fits(same.kit):
+        log(f"  {abi.kit.binary if abi.variant is None else abi.variant.label} has the ABI of "
+            f"{same.kit.binary if same.variant is None else same.variant.label} ({abi.key}); one build serves both")
+        return False
+    raise BackendError(f"{abi.kit.binary} and {same.kit.binary} have the same ABI key {abi.key}, but a build for one "
+                       "would not be chosen for the other (their CFLAGS differ in what only one build learned); "
+                       "build a wheel for each, in its own run")
 
 
 def mismatch_fix(config: Settings) -> str:
@@ -161,10 +178,26 @@ def build_root(settings: Settings) -> Iterator[Path]:
 
 def compile_plugins(settings: Settings, chosen: list[ChosenUwsgi], root: Path, kept: bool) -> list[UwsgiBuild]:
     """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
-    abis = distinct_abis(chosen)
+    abis = distinct_abis(chosen, settings.abi_variants, root)
     options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, verbose=settings.verbose,
                            allow_outside=settings.allow_outside_sources, project=settings.root.resolve())
     # Checked before compiling: a missing declaration is known without a compiler.
     names = plugin_names(settings, root, lambda: kit_directory(abis[0].kit, root))
     check_entry_points(settings, names)
-    return [build_for(abi, settings, names, options) for abi in abis]
+    builds = []
+    for abi in abis:
+        if abi.variant is None:
+            builds.append(build_for(abi, settings, names, options))
+            continue
+        try:  # a variant is an extra: one the plugins cannot be built for is left out, saying why
+            builds.append(build_for(abi, settings, names, options))
+        except BackendError as error:
+            log(f"  abi-variant {abi.variant.label} skipped: {_first_line(str(error))}")
+    return builds
+
+
+def _first_line(message: str) -> str:
+    """A build error in one line: its first, and the compiler's first error when it quotes one."""
+    lines = message.splitlines()
+    error = next((line.strip() for line in lines[1:] if "error" in line), "")
+    return lines[0].rstrip(":") + (f" ({error})" if error else "") if lines else message

@@ -320,7 +320,7 @@ def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path,
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
     from .symbols import check_symbols  # late: pyelftools is imported while compiling (wheel.py)
 
-    check_symbols(shared_object, name, kit)
+    check_symbols(shared_object, name, kit, abi.variant)
     if options.strip:
         strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)

@@ -27,6 +27,7 @@ from elftools.elf.sections import Section
 from ..cache import cache_root
 from ..errors import BackendError, log
 from ..runtime_api import elf_interpreter, libc_family, process_elf
+from ..target_uwsgi.abi import VariantOf
 from ..target_uwsgi.kit import UwsgiKit
 from ..target_uwsgi.pyuwsgi import find_pyuwsgi_module
 from .dynamic_loader import Loader, Unresolved, expand_origin
@@ -159,9 +160,11 @@ def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
     return Provided(symbols, unresolved, [item.elf.path for item in loaded if not any(item.elf is root for root in [*roots, plugin])])
 
 
-def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
+def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, variant: VariantOf | None = None) -> None:
     """Fail the build when ``shared_object`` leaves a symbol undefined that the
-    loading uwsgi cannot provide. The result is remembered per plugin and binary."""
+    loading uwsgi cannot provide. The result is remembered per plugin and binary.
+    For a ``variant`` of the binary, the functions uwsgi.h declares only with a
+    feature the variant lacks are not provided, and those only the variant has are."""
     digest = hashlib.sha256(shared_object.read_bytes() + str(kit.binary.resolve()).encode() + kit.cflags.encode())
     marker = cache_root() / "symbol-checks" / digest.hexdigest()[:32]
     if marker.exists():
@@ -178,6 +181,14 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit) -> None:
     if provided is None:
         log(f"  symbol check skipped: cannot read the symbols of {kit.binary}")
         return
+    if variant is not None:
+        # Of what only the binary's feature set declares, what the binary itself defines (not a library's).
+        binary = _read(_hosts(kit)[-1])
+        lacking = sorted(symbols.undefined & variant.removed & (binary.defined if binary else variant.removed))
+        if lacking:
+            raise BackendError(f"plugin {plugin} calls {', '.join(lacking)}, which a uWSGI built with {variant.label} "
+                               "does not have (uwsgi.h declares it only with the feature)")
+        provided.symbols |= variant.added
     missing = sorted(symbols.undefined - provided.symbols)
     uwsgi_missing = [name for name in missing if name.startswith("uwsgi_")]
     if uwsgi_missing:

@@ -76,6 +76,7 @@ OPTIONS = (
     Option("allow-outside-sources", bool, False, "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
     Option("ship-sources", bool, True, "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
     Option("pin-uwsgi", bool, False, "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
+    Option("abi-variants", list, (), "Also build the plugins for the other feature sets a uwsgi of the same release could have: `\"all\"` for those pip's uWSGI turns on by what is installed (`ssl`; `pcre`: PCRE or PCRE2 with routing, or neither; `zlib`; `libcap`), or a list of those names and of macros of uwsgi.h (`UWSGI_DEBUG_BUFFER`: with and without). Each feature set gets its own ABI key and build in the wheel; one that cannot be built here is skipped, with a log line saying why. `-C abi-variants=ssl,pcre`.", pyproject=True, config="abi-variants", env="UWSGI_PLUGIN_BACKEND_ABI_VARIANTS", one_or_more=True),
     Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
     Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed.", config="build-dir"),
     Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
@@ -104,6 +105,7 @@ class Settings:
     allow_outside_sources: bool
     pin_uwsgi: bool
     ship_sources: bool
+    abi_variants: tuple[str, ...]  # "all", feature names (ssl, pcre, zlib, libcap) or macros; () for none
     jobs: int
     build_dir: Path | None
     verbose: bool
@@ -295,6 +297,18 @@ def _plugin_dirs(root: Path, entries: list[str]) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
+def _abi_variants(items: list[str], source: str) -> tuple[str, ...]:
+    """-C gives one value (``ssl,pcre``), pyproject.toml a list; "none" alone means none."""
+    names = tuple(dict.fromkeys(name.strip() for item in items for name in item.split(",") if name.strip()))
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or (name in ("all", "none") and len(names) > 1):
+            raise BackendError(
+                f"{source or TABLE + '.abi-variants'}: {name!r} is not a variant name; give \"all\", \"none\", or feature "
+                "names (ssl, pcre, zlib, libcap) and uwsgi.h macros (UWSGI_DEBUG_BUFFER), e.g. -C abi-variants=ssl,pcre"
+            )
+    return () if names in ((), ("none",)) else names
+
+
 def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -336,6 +350,7 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
         allow_outside_sources=bool(values["allow-outside-sources"]),
         pin_uwsgi=bool(values["pin-uwsgi"]),
         ship_sources=bool(values["ship-sources"]),
+        abi_variants=_abi_variants(values["abi-variants"], origins["abi-variants"]),  # type: ignore[arg-type]
         jobs=values["jobs"] or _usable_cores(),  # type: ignore[arg-type]
         build_dir=Path(build_dir).absolute() if isinstance(build_dir, str) else None,
         verbose=bool(values["verbose"]),

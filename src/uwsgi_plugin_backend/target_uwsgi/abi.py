@@ -21,11 +21,22 @@ from .layouts import LearnedAbi, learn
 
 
 @dataclasses.dataclass(frozen=True)
+class VariantOf:
+    """A target ABI made from a binary's kit with feature macros changed (target_uwsgi.variants)."""
+
+    label: str  # "-UWSGI_SSL +UWSGI_ZLIB": the macros taken out of and put into the binary's CFLAGS
+    binary_key: str  # the ABI key of the binary it is made from
+    removed: frozenset[str]  # functions uwsgi.h declares for the binary, not for the variant
+    added: frozenset[str]  # and the other way round
+
+
+@dataclasses.dataclass(frozen=True)
 class TargetAbi:
     kit: UwsgiKit
     learned: LearnedAbi
     lines: list[str]  # runtime.abi_lines of the kit's CFLAGS with what was learned
     hash: str  # 16 hex digits: what the load-time guard compares
+    variant: VariantOf | None = None  # None: the ABI of the binary itself
 
     @property
     def key(self) -> str:
@@ -46,8 +57,9 @@ class TargetAbi:
 
     def record(self) -> dict[str, object]:
         """What build.json carries of the ABI: what the runtime module's record_fits compares."""
+        variant = {"variant": self.variant.label, "variant_of": self.variant.binary_key} if self.variant else {}
         return {"abi_key": self.key, "dot_h_hash": self.kit.dot_h_hash, "platform": self.platform,
-                **self.learned.record(), "abi_lines": self.lines, "summary": self.summary}
+                **self.learned.record(), "abi_lines": self.lines, "summary": self.summary, **variant}
 
     def fits(self, other: UwsgiKit) -> bool:
         """Would a build for this ABI fit ``other`` (the runtime module's rule)?"""

@@ -1,0 +1,5 @@
+NAME = 'sslcaller'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['sslcaller']
