@@ -120,3 +120,14 @@ def test_a_variant_whose_headers_are_missing_is_skipped_naming_the_package(tmp_p
                      r"installed: apt-get install libssl-dev\)\n", result.stdout), result.stdout
     [wheel] = (tmp_path / "out").glob("*.whl")
     assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1
+
+
+@pytest.mark.slow
+def test_pyuwsgi_is_not_varied(tmp_path, pyuwsgi_venv):
+    """pyuwsgi's wheels on PyPI are built one way: a variant of one would serve no one."""
+    project = copy_project(SAMPLE, tmp_path / "sample")
+    result = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", tmp_path / "out",
+                  "-C", f"uwsgi={pyuwsgi_venv.uwsgi}", "-C", "abi-variants=all", project], env=clean_env())
+    assert f"abi-variants: none for {pyuwsgi_venv.uwsgi}, a pyuwsgi" in result.stdout, result.stdout
+    [wheel] = (tmp_path / "out").glob("*.whl")
+    assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1

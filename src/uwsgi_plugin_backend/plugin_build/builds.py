@@ -73,6 +73,9 @@ def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Pa
     for abi in binaries if variants else []:
         from ..target_uwsgi.variants import variant_abis  # late: only variant builds need it
 
+        if find_pyuwsgi_module(abi.kit):
+            log(f"  abi-variants: none for {abi.kit.binary}, a pyuwsgi: its wheels on PyPI have one feature set")
+            continue
         log(f"  abi-variants of {abi.kit.binary}: {', '.join(variants)}")
         for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name)):
             if _add(abis, variant):
