@@ -23,7 +23,7 @@ from ..target_uwsgi.kit import UwsgiKit
 from ..target_uwsgi.kit_cache import read_kit
 from ..target_uwsgi.pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 from .entry_points import check_entry_points
-from .loader import REAL_PLUGIN_LINK_FLAGS, compile_loader, real_plugin_name
+from .loader import compile_loader, real_plugin_link_flags, real_plugin_name
 from .needs import machine_needs
 from .plugin import BuildOptions, BuiltPlugin, build_plugin, plugin_name
 
@@ -130,7 +130,7 @@ def build_for(abi: TargetAbi, config: Settings, names: list[str], options: Build
     loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, REAL_PLUGIN_LINK_FLAGS))
+        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, real_plugin_link_flags(abi, name)))
         loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader")
     glibc, python = machine_needs(abi, [plugin.shared_object for plugin in plugins], list(loaders.values()), pyuwsgi)
     return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders, glibc=glibc, python=python)
