@@ -144,3 +144,14 @@ def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[s
             return PlatformChoice(tags=sorted([policy.name, *policy.aliases]), outside_policy={})
     return PlatformChoice(tags=[plain_platform_tag()], outside_policy=outside)
 
+
+def manylinux_tags(major: int, minor: int, arch: str) -> list[str]:
+    """``manylinux_<major>_<minor>_<arch>`` with its legacy aliases, as auditwheel
+    writes them (manylinux_2_5 also manylinux1): the tags of that floor."""
+    name = f"manylinux_{major}_{minor}_{arch}"
+    try:
+        policies = WheelPolicies(libc=Libc.GLIBC, arch=Architecture(arch))
+    except ValueError:  # a machine auditwheel does not know: the tag alone
+        return [name]
+    aliases = next((list(policy.aliases) for policy in policies if policy.name == name), [])
+    return sorted([name, *aliases])
