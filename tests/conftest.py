@@ -10,6 +10,7 @@ import functools
 import hashlib
 import importlib.metadata
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -46,7 +47,7 @@ LEARNED = TOOL_CACHE / "layouts" / hashlib.sha256(
 
 # Fixtures that compile uwsgi, install pyuwsgi or build this backend's wheel: a
 # test using one is slow, whether or not it says so itself.
-SLOW_FIXTURES = {"pip_uwsgi", "pip_variants", "uwsgi_venv", "pyuwsgi_venv", "wheelhouse"}
+SLOW_FIXTURES = {"pip_uwsgi", "pip_variants", "uwsgi_venv", "pyuwsgi_venv", "pyuwsgi_pythons", "wheelhouse"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -153,13 +154,13 @@ class Venv:
 UV = Path(sys.executable).parent / "uv"
 
 
-def make_venv(path: Path, *packages: str) -> Venv:
+def make_venv(path: Path, *packages: str, python: Path | None = None) -> Venv:
     """A virtual environment with pip, as `python3.12 -m venv` makes it, made by uv:
     it installs pip from its cache in a tenth of a second, ensurepip takes three.
     (Not `uv venv --seed`: it adds setuptools, wheel and packaging without bytecode,
     which a test comparing site-packages before and after would see written.)
-    ``packages`` are installed by pip."""
-    run([UV, "venv", "-q", "--python", sys.executable, path], env=clean_env())
+    ``packages`` are installed by pip; ``python``: another interpreter than this one."""
+    run([UV, "venv", "-q", "--python", python or sys.executable, path], env=clean_env())
     venv = Venv(path)
     run([UV, "pip", "install", "-q", "--python", venv.python, "pip"], env=clean_env())
     if packages:
@@ -292,13 +293,40 @@ def outdir(tmp_path) -> Path:
     return out
 
 
-def glibc_floor_tag(host: Path) -> str:
-    """``manylinux_2_N_x86_64`` for the newest GLIBC_2.N symbol version ``host`` needs:
-    the floor a plugin wheel for that uwsgi gets."""
-    from uwsgi_plugin_backend.wheel.platform_tags import _glibc_versions
+def auditwheel_tag(wheel: Path) -> str:
+    """The platform tag `auditwheel show` finds every ELF file of ``wheel`` consistent
+    with (the most compatible one), e.g. ``manylinux_2_5_x86_64``."""
+    shown = " ".join(run([Path(sys.executable).parent / "auditwheel", "show", wheel]).stdout.split())
+    match = re.search(r'is consistent with the following platform tag: "([^"]+)"', shown)
+    assert match, shown
+    return match.group(1)
 
-    minor = max(int(version.split(".")[1]) for version in _glibc_versions(host))
-    return f"manylinux_2_{max(minor, 5)}_x86_64"
+
+def platform_tags(wheel: Path) -> list[str]:
+    """The platform tags of a wheel's file name, one by one."""
+    return wheel.name.removesuffix(".whl").rsplit("-", 1)[1].split(".")
+
+
+def newest_glibc(elf: Path) -> tuple[int, int]:
+    """The newest GLIBC_2.N version ``elf`` needs, as readelf reads its version needs."""
+    shown = run(["readelf", "--version-info", "--wide", elf]).stdout
+    return max((int(major), int(minor)) for major, minor in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", shown))
+
+
+PYUWSGI_RELEASE = "2.0.30.post1"  # one ABI key under CPython 3.9 to 3.13 (DESIGN.md)
+
+
+def python_version(version: str) -> Path:
+    """A CPython ``version`` (``3.9``) of this machine: on PATH, from pyenv, else installed by uv."""
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)  # the real one: tests run with a HOME of their own
+    root = Path(os.environ.get("PYENV_ROOT", home / ".pyenv"))
+    candidates = [shutil.which(f"python{version}"), *sorted(root.glob(f"versions/{version}.*/bin/python{version}"))]
+    for candidate in filter(None, candidates):
+        if run([candidate, "-c", "pass"], check=False).returncode == 0:
+            return Path(candidate)
+    installs = TOOL_CACHE / "pythons"
+    run([UV, "python", "install", "-q", "--install-dir", installs, version], env=clean_env())
+    return Path(run([UV, "python", "find", "--no-project", version], env=clean_env(UV_PYTHON_INSTALL_DIR=str(installs))).stdout.strip())
 
 
 def copy_project(source: Path, target: Path) -> Path:
@@ -438,6 +466,22 @@ def pyuwsgi_venv(tmp_path_factory) -> Venv:
     """A virtual environment with pyuwsgi: uWSGI as a Python extension module (wheel from PyPI)."""
     # A path with a space: pip then writes its console scripts with a /bin/sh exec line, not a shebang.
     return make_venv(tmp_path_factory.mktemp("pyuwsgi-env") / "py uwsgi", "pyuwsgi")
+
+
+@pytest.fixture(scope="session")
+def pyuwsgi_pythons(tmp_path_factory) -> Callable[[str], Venv]:
+    """pyuwsgi PYUWSGI_RELEASE in a virtual environment of CPython ``version`` (``"3.9"``;
+    this interpreter's own for its version), made once a session for each version."""
+    made: dict[str, Venv] = {}
+
+    def venv(version: str) -> Venv:
+        if version not in made:
+            own = version == f"{sys.version_info.major}.{sys.version_info.minor}"
+            path = tmp_path_factory.mktemp("pyuwsgi-pythons") / f"py uwsgi {version}"
+            made[version] = make_venv(path, f"pyuwsgi=={PYUWSGI_RELEASE}", python=None if own else python_version(version))
+        return made[version]
+
+    return venv
 
 
 @pytest.fixture(scope="session")

@@ -102,11 +102,15 @@ def make_wheel(directory: Path, name: str, builds: dict[str, bytes], extra: byte
     return target
 
 
+TAGS = ["py3-none-linux_x86_64", "cp311-cp311-linux_x86_64", "cp312-cp312-linux_x86_64",
+        "py3-none-manylinux_2_5_x86_64", "py3-none-manylinux_2_28_x86_64"]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     inputs=st.lists(
         st.tuples(st.dictionaries(build_dirs, contents, max_size=3), st.sampled_from([b"a", b"b"]),
-                  st.sampled_from(["dist", "other"]), st.sampled_from(["py3-none-linux_x86_64", "cp311-cp311-linux_x86_64"])),
+                  st.sampled_from(["dist", "other"]), st.sampled_from(TAGS)),
         min_size=1, max_size=4,
     )
 )
@@ -126,4 +130,11 @@ def test_merge_joins_or_refuses(inputs):
         names = zipfile.ZipFile(merged).namelist()
         expected = {b for builds, *_ in inputs for b in builds}
         assert {n.split("/")[2] for n in names if n.startswith("pkg/uwsgi_builds/")} == expected
-        assert len({(name, tag) for _, _, name, tag in inputs}) == 1
+        # One project; the highest floor of one platform family; py3-none, or the one CPython among them.
+        tags = [tag for *_, tag in inputs]
+        assert len({name for _, _, name, _ in inputs}) == 1
+        pythons = {tag.split("-")[0] for tag in tags} - {"py3"}
+        assert len(pythons) <= 1 and len({"manylinux" in tag for tag in tags}) == 1
+        platform = ("linux_x86_64" if "linux_x86_64" in tags[0] else "manylinux_2_28_x86_64"
+                    if any("2_28" in tag for tag in tags) else "manylinux1_x86_64.manylinux_2_5_x86_64")
+        assert merged.name == f"{inputs[0][2]}-1.0-{'-'.join([pythons.pop()] * 2) if pythons else 'py3-none'}-{platform}.whl"

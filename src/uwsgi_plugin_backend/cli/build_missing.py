@@ -31,6 +31,7 @@ from ..runtime_api import (
     EDITABLE_POINTER,
     ENV_VAR,
     CannotAsk,
+    abi_fits,
     binary_abi,
     fallback_builds_dir,
     record_fits,
@@ -124,6 +125,18 @@ def _fitting(package_dir: Path, wanted: dict[str, str]) -> Path | None:
     return None
 
 
+def _same_abi(builds_dir: Path, wanted: dict[str, str]) -> bool:
+    """Whether ``builds_dir`` holds a build of ``wanted``'s ABI (one that _fitting() passed over)."""
+    for record in builds_dir.glob("*/build.json"):
+        try:
+            if abi_fits(json.loads(record.read_text()), wanted):
+                log(f"{record.parent} is for this ABI but cannot serve here; the new build goes beside it, into the user cache")
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def _add_to_record(record: Path, files: list[Path]) -> None:
     """List the new files in RECORD (written aside, then renamed), so pip uninstall removes them."""
     rows = [record_row(os.path.relpath(path, record.parent.parent), path.read_bytes()) for path in files]
@@ -159,8 +172,10 @@ def build_missing(distribution: str, uwsgi: str | None, python: str | None = Non
         log(f"{dist.name} already has a build for {target.path} ({wanted['summary']}) in {found}")
         return found
     record = _record_file(dist)
-    # Into the package only when its RECORD can list the build too (so pip uninstall removes it).
-    in_package = record is not None and can_write(package_dir / BUILDS_DIR.name) and can_write(record.parent)
+    # Into the package only when its RECORD can list the build too (so pip uninstall removes it), and when
+    # the wheel's build of this ABI, which cannot serve here (a newer glibc), does not hold the directory.
+    in_package = (record is not None and can_write(package_dir / BUILDS_DIR.name) and can_write(record.parent)
+                  and not _same_abi(package_dir / BUILDS_DIR.name, wanted))
     destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
     lock = cache_root() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
     with locked(lock, f"the builds of {dist.name}"):

@@ -1,5 +1,7 @@
 """Join plugin wheels built on different machines (one CI job per uWSGI
-version or platform) into one wheel that carries every build."""
+version, pyuwsgi or distribution) into one wheel that carries every build.
+Their tags may differ within one platform family (merge_tags.py); the merged
+WHEEL file's Tag lines and the RECORD are written anew."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from ..cache import writable_directory
 from ..errors import BackendError
 from ..runtime_api import BUILDS_DIR as RUNTIME_BUILDS_DIR
-from ..wheel.files import WheelEntry, wheel_entries, wheel_epoch, write_wheel
+from ..wheel.files import WheelEntry, entry_bytes, wheel_entries, wheel_epoch, write_wheel
+from .merge_tags import merged_tags
 
 BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
+MAX_WHEEL_FILE = 64 * 2**10  # a WHEEL file has a few lines; it is read whole
 
 
 # A build holds build.json and each plugin as <NAME>_plugin.so; where that is a
@@ -75,24 +79,27 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     identities = {path: _identity(path) for path in wheels}
     first = wheels[0]
     for path, identity in identities.items():
-        for label, index in (("project", 0), ("version", 1), ("build tag", 2), ("tags", 3)):
+        for label, index in (("project", 0), ("version", 1), ("build tag", 2)):
             if identity[index] != identities[first][index]:
                 raise BackendError(
                     f"cannot merge {first.name} and {path.name}: their {label} differ; "
-                    "merge only builds of the same project version with the same wheel tags"
+                    "merge only builds of the same project version"
                 )
+    tag_text, tags = merged_tags({path: identity[3] for path, identity in identities.items()})
     # Every input is read through and checked before anything is compared or written;
     # the files stay in the inputs, known by size and hash, until they are copied.
     inputs = {path: wheel_entries(path) for path in wheels}
     package = _package(first, inputs[first])
     for path, files in inputs.items():
         _check_builds(path, files, package)
+    # Its Tag lines differ between the inputs, and are written anew (wheel_entries() made sure of one .dist-info).
+    wheel_file = next(name.split("/")[0] for name in inputs[first] if name.split("/")[0].endswith(".dist-info")) + "/WHEEL"
     merged = dict(inputs[first])
     for path in wheels[1:]:
         files = inputs[path]
         for name in sorted(set(merged) | set(files)):
             build = _build_of(name, package)
-            if build is None and merged.get(name) != files.get(name):
+            if build is None and name != wheel_file and merged.get(name) != files.get(name):
                 raise BackendError(
                     f"cannot merge {first} and {path}: {name} differs between them "
                     "(only their uwsgi_builds/ may differ; were they built from the same source?)"
@@ -107,15 +114,45 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     )
                 continue
             merged.update(_files_of(files, build))
-    target = output_dir / first.name
+    named = {path: {str(tag) for tag in identity[3]} for path, identity in identities.items()}
+    metadata = wheel_metadata({path: inputs[path].get(wheel_file) for path in wheels}, named, wheel_file, tags)
+    target = output_dir / f"{first.name.removesuffix('.whl').rsplit('-', 3)[0]}-{tag_text}.whl"  # name-version[-build]
     if target.resolve() in {path.resolve() for path in wheels}:
         raise BackendError(f"the merged wheel would overwrite its input {target}; choose another -o directory")
     _output_directory(output_dir)
     try:
-        write_wheel(merged, target, max(wheel_epoch(path) for path in wheels))
+        write_wheel({**merged, wheel_file: metadata}, target, max(wheel_epoch(path) for path in wheels))
     except OSError as error:
         raise BackendError(f"cannot write {target}: {error.strerror or error}; pass -o a directory you can write") from None
     return target
+
+
+def wheel_metadata(entries: dict[Path, WheelEntry | None], named: dict[Path, set[str]], name: str, tags: list[str]) -> bytes:
+    """The merged wheel's WHEEL file: the inputs' (alike but for their Tag lines, which must
+    be the tags ``named`` by each one's file name), with ``tags`` where their Tag lines were."""
+    texts = {}
+    for path, entry in entries.items():
+        if entry is None:
+            raise BackendError(f"{path.name} has no {name}; it is no complete wheel: rebuild it")
+        try:
+            texts[path] = entry_bytes(entry, MAX_WHEEL_FILE).decode()
+        except UnicodeDecodeError:
+            raise BackendError(f"{path.name}: its {name} is not UTF-8 text; refusing it: merge only wheels this backend built") from None
+    others = {path: [line for line in text.splitlines(keepends=True) if not line.startswith("Tag:")] for path, text in texts.items()}
+    for path, text in texts.items():
+        listed = {line.removeprefix("Tag:").strip() for line in text.splitlines() if line.startswith("Tag:")}
+        if listed != named[path]:
+            raise BackendError(f"{path.name}: its {name} lists the tags {', '.join(sorted(listed)) or 'none'}, not those of "
+                               "its file name (was it renamed?); refusing it: merge only wheels as this backend wrote them")
+    first, *rest = entries
+    for path in rest:
+        if others[path] != others[first]:
+            raise BackendError(f"cannot merge {first.name} and {path.name}: their {name} differ in more than their tags "
+                               "(built by other versions of the backend?); build them with one version")
+    lines = texts[first].splitlines(keepends=True)
+    at = next((index for index, line in enumerate(lines) if line.startswith("Tag:")), len(lines))
+    ending = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    return "".join([*others[first][:at], *(f"Tag: {tag}{ending}" for tag in tags), *others[first][at:]]).encode()
 
 
 def _output_directory(output_dir: Path) -> None:

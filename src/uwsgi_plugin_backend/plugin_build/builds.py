@@ -23,7 +23,8 @@ from ..target_uwsgi.kit import UwsgiKit
 from ..target_uwsgi.kit_cache import read_kit
 from ..target_uwsgi.pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 from .entry_points import check_entry_points
-from .loader import REAL_PLUGIN_LINK_FLAGS, compile_loader, real_plugin_name
+from .loader import compile_loader, real_plugin_link_flags, real_plugin_name
+from .needs import machine_needs
 from .plugin import BuildOptions, BuiltPlugin, build_plugin, plugin_name
 
 
@@ -33,6 +34,8 @@ class UwsgiBuild:
     plugins: list[BuiltPlugin]
     pyuwsgi: PyuwsgiModule | None
     loaders: dict[str, Path]  # NAME -> its loader (load_guard.py), shipped as NAME_plugin.so
+    glibc: str | None  # the newest GLIBC_x.y its .so files need (needs.py); None off glibc
+    python: str | None  # cp311: a pyuwsgi build whose plugins call the Python C API serves that CPython only
 
     def record(self, config: Settings) -> dict[str, object]:
         return {
@@ -42,6 +45,8 @@ class UwsgiBuild:
             "uwsgi_version": self.abi.kit.version,
             "uwsgi_cflags": self.abi.kit.cflags,
             "pyuwsgi_module": self.pyuwsgi.path.name if self.pyuwsgi else None,
+            "glibc": self.glibc,  # the runtime module skips a build that needs a newer glibc than the machine's
+            "python": self.python,  # ... and one for another Python than the pyuwsgi's
             "built_by": f"uwsgi-plugin-backend {__version__}",
         }
 
@@ -125,9 +130,10 @@ def build_for(abi: TargetAbi, config: Settings, names: list[str], options: Build
     loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, REAL_PLUGIN_LINK_FLAGS))
+        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, real_plugin_link_flags(abi, name)))
         loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader")
-    return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders)
+    glibc, python = machine_needs(abi, [plugin.shared_object for plugin in plugins], list(loaders.values()), pyuwsgi)
+    return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders, glibc=glibc, python=python)
 
 
 def plugin_names(settings: Settings, work: Path, kit_dir: Callable[[], Path | None]) -> list[str]:

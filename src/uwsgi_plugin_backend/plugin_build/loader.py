@@ -18,14 +18,17 @@ from ..target_uwsgi.compiler import compiler, output_of, run_compiler
 GUARD_DIR = Path(__file__).parent / "guard"
 LOADER_SOURCE = GUARD_DIR / "plugin_loader.c"
 ABI_KEY_SOURCE = GUARD_DIR / "abi_key.h"
-# The real plugin binds its own symbols to itself: the loader exports a copy of
-# the plugin struct under the same name.
-REAL_PLUGIN_LINK_FLAGS = ["-Wl,-Bsymbolic"]
-
-
 def real_plugin_name(name: str) -> str:
     """What the real plugin is called beside its loader (uWSGI never loads it by this name)."""
     return f"{name}_plugin.real.so"
+
+
+def real_plugin_link_flags(abi: TargetAbi, name: str) -> list[str]:
+    """The real plugin binds its own symbols to itself (the loader exports a copy of
+    the plugin struct under the same name), and names its build in its SONAME: one
+    plugin often compiles to the same bytes for several uWSGIs (pip's, pyuwsgi), and
+    a wheel holding two equal files fails check-wheel-contents (W002)."""
+    return ["-Wl,-Bsymbolic", f"-Wl,-soname,{real_plugin_name(name)}.{abi.build_dir_name}"]
 
 
 def c_string(text: str | bytes) -> str:

@@ -68,6 +68,7 @@ BACKEND_API = [
     "KEY_FORMAT",
     "NOTABLE_FEATURES",
     "CannotAsk",
+    "abi_fits",
     "abi_lines",
     "abi_summary",
     "ask",
@@ -406,10 +407,10 @@ def platform_of(uwsgi: str) -> str:
         raise NoMatchingBuild(f"cannot read the platform of {uwsgi}: {error}") from None
 
 
-def record_fits(record: dict, binary: dict) -> bool:
-    """Does the build ``record`` fit the uwsgi described by ``binary`` (its
-    ``dot_h_hash``, ``platform`` and ``cflags``, from binary_abi())?  The same
-    uwsgi.h, the same ELF platform, and the same tokens of the macros that
+def abi_fits(record: dict, binary: dict) -> bool:
+    """Is the build ``record`` for the ABI of the uwsgi described by ``binary``
+    (its ``dot_h_hash``, ``platform`` and ``cflags``, from binary_abi())?  The
+    same uwsgi.h, the same ELF platform, and the same tokens of the macros that
     build found to change layouts."""
     return (
         record.get("dot_h_hash") == binary["dot_h_hash"]
@@ -417,6 +418,40 @@ def record_fits(record: dict, binary: dict) -> bool:
         and record.get("abi_lines") is not None
         and abi_lines(binary["cflags"], record) == record["abi_lines"]
     )
+
+
+def machine_glibc() -> str | None:
+    """The version of the glibc this machine runs (``2.36``); None off glibc."""
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):  # not a name this C library knows (musl)
+        return None
+    return text.split()[-1] if text and text.startswith("glibc ") else None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
+def unmet_need(record: dict, binary: dict) -> str | None:
+    """Why the build ``record`` cannot serve the uwsgi ``binary`` on this machine
+    whatever its ABI: it needs a newer glibc than the machine's (its ELF names
+    GLIBC_x.y versions the dynamic loader would refuse), or it calls the Python
+    C API of another CPython than that uwsgi's pyuwsgi. None when it can."""
+    glibc, here = record.get("glibc"), machine_glibc()
+    if isinstance(glibc, str) and here is not None and _version(glibc) > _version(here):
+        return f"it needs glibc {glibc}, and this machine has glibc {here}"
+    python = record.get("python")
+    if python and python != binary.get("python"):
+        return (f"its plugins call the Python C API of {python}, and that uwsgi's pyuwsgi runs under "
+                f"{binary.get('python') or 'another Python'}")
+    return None
+
+
+def record_fits(record: dict, binary: dict) -> bool:
+    """Does the build ``record`` serve the uwsgi described by ``binary`` here: its
+    ABI (abi_fits), and nothing it needs that this machine or pyuwsgi lacks (unmet_need)?"""
+    return abi_fits(record, binary) and unmet_need(record, binary) is None
 
 
 # ---- 3. Asking a uwsgi binary, and knowing it again ----
@@ -619,8 +654,8 @@ def trusted_directory(path: Path, what: str, fix: str) -> Path:
 
 
 # abi-keys.json: {"format": CACHE_FORMAT, "keys": {identity: entry}}; anything else is ignored and rewritten.
-CACHE_FORMAT = 3  # 3: the fields record_fits compares (key format a2)
-ENTRY_FIELDS = ("summary", "version", "cflags", "dot_h_hash", "platform")
+CACHE_FORMAT = 4  # 4: the fields record_fits compares (key format a2), and the pyuwsgi's Python
+ENTRY_FIELDS = ("summary", "version", "cflags", "dot_h_hash", "platform", "python")
 
 
 def _cache_file() -> Path:
@@ -652,9 +687,24 @@ def _write_cache(cache: dict[str, dict[str, str]]) -> None:
         pass
 
 
+def pyuwsgi_python(uwsgi: str, timeout: float = 60) -> str:
+    """``cp311`` for a pyuwsgi console script whose Python imports
+    pyuwsgi.cpython-311-*.so; empty for a compiled uwsgi."""
+    path = Path(os.path.realpath(shutil.which(uwsgi) or uwsgi))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return ""
+    module = _pyuwsgi_module(path, head, timeout) if head[:2] == b"#!" else None
+    match = re.search(r"\.cpython-(\d+)", os.path.basename(module or ""))
+    return f"cp{match.group(1)}" if match else ""
+
+
 def binary_abi(uwsgi: str) -> dict[str, str]:
-    """``{"summary", "version", "cflags", "dot_h_hash", "platform"}`` of a uwsgi
-    binary (what record_fits compares), cached by what the binary is."""
+    """``{"summary", "version", "cflags", "dot_h_hash", "platform", "python"}`` of
+    a uwsgi binary (what record_fits compares; python: pyuwsgi_python()), cached
+    by what the binary is."""
     identity = binary_identity(uwsgi)
     cache = _read_cache()
     if identity in cache:
@@ -668,6 +718,7 @@ def binary_abi(uwsgi: str) -> dict[str, str]:
         "cflags": cflags,
         "dot_h_hash": dot_h_hash(dot_h),
         "platform": platform_of(uwsgi),
+        "python": pyuwsgi_python(uwsgi),
     }
     cache[identity] = entry
     _write_cache(cache)
@@ -964,10 +1015,16 @@ def _python_option() -> str:
     return f" --python {shlex.quote(sys.executable)}" if name.startswith("python") else ""
 
 
+def _why_not(record: dict, wanted: dict[str, str]) -> str:
+    """For a build of the uwsgi's own ABI that cannot serve it here: why (unmet_need)."""
+    unmet = unmet_need(record, wanted) if abi_fits(record, wanted) else None
+    return f" (the ABI of this uwsgi, but {unmet})" if unmet else ""
+
+
 def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path, dict]]) -> str:
     """The "no build fits" message: build-missing first, then the route through the source."""
     distribution = _distribution_name(carried)
-    listing = "\n".join(f"  {record['abi_key']}: {record['summary']}" for _, record in carried) or "  none"
+    listing = "\n".join(f"  {record['abi_key']}: {record['summary']}{_why_not(record, wanted)}" for _, record in carried) or "  none"
     keep = _also_keep(binary, carried)
     route = _sdist_route(distribution, binary, keep)
     if route:

@@ -206,6 +206,16 @@ def wheel_entries(path: Path) -> dict[str, WheelEntry]:
         raise BackendError(f"cannot read {path}: {error}") from None
 
 
+def entry_bytes(entry: WheelEntry, limit: int) -> bytes:
+    """A small file of a checked wheel (its WHEEL), read whole and proven to be the
+    bytes it was checked with; one larger than ``limit`` is refused."""
+    if entry.size > limit:
+        raise BackendError(f"{entry.wheel.name}: {entry.info.filename} has {entry.size} bytes, more than the "
+                           f"{limit} such a file of a wheel may have; {DAMAGED}")
+    with zipfile.ZipFile(entry.wheel) as archive:
+        return b"".join(_checked_chunks(archive, entry))
+
+
 def read_wheel(path: Path) -> dict[str, bytes]:
     """Every file of the wheel but its RECORD, checked as wheel_entries() does and
     read whole: for the small changes made to a wheel this backend just wrote."""

@@ -32,7 +32,6 @@ try:
     from auditwheel.error import InvalidLibcError
 except ImportError:  # auditwheel 6.4.2, which pip installs on Python 3.9, names it InvalidLibc
     from auditwheel.error import InvalidLibc as InvalidLibcError
-from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import BackendError
@@ -115,22 +114,13 @@ def host_libc(hosts: list[Path]) -> tuple[Libc, str | None]:
     return Libc.MUSL, f"musllinux_{major}_{minor}"
 
 
-def _glibc_versions(host: Path) -> set[str]:
-    """The GLIBC_* symbol versions the program that is ``host`` needs from
-    libc.so.6 (a script: its interpreter's); none when it cannot be read."""
-    try:
-        program = Path(process_elf(str(host)))
-        return {version for version in _versioned_symbols(program).get("libc.so.6", set()) if version.startswith("GLIBC_")}
-    except (OSError, ValueError, ELFError):
-        return set()
-
-
 def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[str] = frozenset(),
-                    hosts: Sequence[Path] = (), floors: Sequence[Path] | None = None) -> PlatformChoice:
+                    hosts: Sequence[Path] = ()) -> PlatformChoice:
     """The most compatible platform tags every one of ``shared_objects`` fits;
     ``provided`` names libraries the loading process brings (pyuwsgi's module);
-    ``hosts`` are the uwsgi binaries they are built for (their C library), and
-    ``floors`` (default: the hosts) what sets their glibc floor."""
+    ``hosts`` are the uwsgi binaries they are built for: their C library only.
+    Their glibc floor does not count: a user's uwsgi is compiled on the user's
+    machine (pip), so the build machine's binary says nothing about it."""
     architectures = {_architecture(path) for path in shared_objects}
     if len(architectures) != 1:
         raise BackendError(f"the plugins are built for different machines ({', '.join(map(str, architectures))})")
@@ -140,10 +130,6 @@ def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[s
     for path in shared_objects:
         for library, versions in _versioned_symbols(path).items():
             symbols.setdefault(library, set()).update(versions)
-    if libc == Libc.GLIBC:
-        # The floor of the uwsgi that loads the plugins: a plugin is of no use where that binary cannot run.
-        for host in hosts if floors is None else floors:
-            symbols.setdefault("libc.so.6", set()).update(_glibc_versions(host))
     by_symbols = policies.versioned_symbols_policy(symbols)
     if libc == Libc.MUSL:  # musl's loader serves any libc.* itself (Debian's musl-gcc links "libc.so")
         provided = {*provided, "libc.so"}
@@ -157,3 +143,15 @@ def choose_platform(shared_objects: list[Path], provided: frozenset[str] | set[s
         if not outside:
             return PlatformChoice(tags=sorted([policy.name, *policy.aliases]), outside_policy={})
     return PlatformChoice(tags=[plain_platform_tag()], outside_policy=outside)
+
+
+def manylinux_tags(major: int, minor: int, arch: str) -> list[str]:
+    """``manylinux_<major>_<minor>_<arch>`` with its legacy aliases, as auditwheel
+    writes them (manylinux_2_5 also manylinux1): the tags of that floor."""
+    name = f"manylinux_{major}_{minor}_{arch}"
+    try:
+        policies = WheelPolicies(libc=Libc.GLIBC, arch=Architecture(arch))
+    except ValueError:  # a machine auditwheel does not know: the tag alone
+        return [name]
+    aliases = next((list(policy.aliases) for policy in policies if policy.name == name), [])
+    return sorted([name, *aliases])

@@ -1,6 +1,7 @@
 """The wheel's interpreter-abi-platform tags: the platform read from the
-built plugins' ELF; a pyuwsgi build ties the wheel to the Python its
-pyuwsgi module is for."""
+built plugins' and loaders' ELF; py3-none, unless a pyuwsgi build's plugins
+call the Python C API (plugin_build/needs.py), which ties the wheel to the
+Python its pyuwsgi module is for."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
         + [loader for build in builds for loader in build.loaders.values()],
         provided={module.path.name for module in modules},
         hosts=[build.abi.kit.binary for build in builds],
-        # The glibc floor of what loads the plugins: pyuwsgi's module, not the interpreter that happens to run it.
-        floors=[build.pyuwsgi.path if build.pyuwsgi else build.abi.kit.binary for build in builds],
     )
     if choice.is_portable:
         log(f"platform tag {'.'.join(choice.tags)}, read from the plugins' ELF")
@@ -28,8 +27,9 @@ def wheel_tags(builds: list[UwsgiBuild]) -> list[str]:
             f"platform tag {choice.tags[0]}, not manylinux: {needs}, outside every manylinux policy. "
             "PyPI refuses this tag; run `auditwheel repair` on the wheel to bundle the library and retag it"
         )
-    python_tags = {module.python_tag for module in modules}
+    python_tags = {build.python for build in builds if build.python}
     if len(python_tags) > 1:
-        raise BackendError(f"the pyuwsgi binaries are for different Pythons ({', '.join(sorted(python_tags))}); build one wheel per Python")
+        raise BackendError(f"the plugins call the Python C API, and the pyuwsgi binaries are for different Pythons "
+                           f"({', '.join(sorted(python_tags))}); build one wheel per Python")
     interpreter_abi = "-".join([python_tags.pop()] * 2) if python_tags else "py3-none"  # cp311-cp311
     return [f"{interpreter_abi}-{platform}" for platform in choice.tags]

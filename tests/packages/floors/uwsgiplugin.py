@@ -1,0 +1,2 @@
+NAME = 'floors'
+GCC_LIST = ['floors']

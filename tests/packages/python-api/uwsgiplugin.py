@@ -1,0 +1,2 @@
+NAME = 'pyapi'
+GCC_LIST = ['pyapi']
