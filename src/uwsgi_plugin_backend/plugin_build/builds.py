@@ -83,8 +83,12 @@ def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Pa
             continue
         log(f"  abi-variants of {abi.kit.binary}: {', '.join(variants)}")
         for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name)):
-            if _add(abis, variant):
-                log(f"  abi-variant {variant.variant.label if variant.variant else ''}: {variant.summary}, ABI key {variant.key}")
+            label = variant.variant.label if variant.variant else ""
+            try:
+                if _add(abis, variant):
+                    log(f"  abi-variant {label}: {variant.summary}, ABI key {variant.key}")
+            except BackendError as error:  # a variant is an extra: never the reason a build fails
+                log(f"  abi-variant {label} skipped: {error}")
     return list(abis.values())
 
 
