@@ -198,10 +198,11 @@ def run_job(job: dict, matrix: dict[str, str], project: Path, root: Path, env: d
 @pytest.mark.slow
 def test_publishing_workflow_runs_here(tmp_path, wheelhouse):
     """The workflow's steps on this machine (x86_64, the suite's Python), through to
-    the one merged wheel serving from pip's uwsgi and from pyuwsgi. pip finds this
-    checkout's backend in the wheelhouse (it is not on PyPI yet) and pip's uWSGI as
-    the suite keeps it (kept_uwsgi_wheel: the same sdist compiled with the -dev
-    packages the apt-get step names), so that release is pinned for the run."""
+    its one wheel serving from pip's uwsgi, from pip's uwsgi built without SSL (a
+    variant's build) and from pyuwsgi. pip finds this checkout's backend in the
+    wheelhouse (it is not on PyPI yet) and pip's uWSGI as the suite keeps it
+    (kept_uwsgi_wheel: the same sdist compiled here, with the -dev packages the
+    apt-get step names), so that release is pinned for the run."""
     import yaml
 
     project = copy_project(SAMPLE, tmp_path / "sample")
@@ -219,13 +220,15 @@ def test_publishing_workflow_runs_here(tmp_path, wheelhouse):
     job = tmp_path / "wheel"
     workspace = run_job(workflow["jobs"]["wheel"], matrix, project, job, env)
     [wheel] = (workspace / "wheelhouse").glob("*.whl")  # one wheel for the platform
-    assert wheel.name.startswith("uwsgi_plugin_hello-1.0.0-py3-none-manylinux_") and wheel.name.endswith("_x86_64.whl")
-    for kind in ("uwsgi", "pyuwsgi"):  # the environments the job built for, each a real install
-        venv = Venv(job / "temp" / kind)
+    assert wheel.name.startswith("uwsgi_plugin_hello-1.0.0-py3-none-manylinux") and wheel.name.endswith("_x86_64.whl")
+    nossl = make_venv(tmp_path / "nossl")
+    nossl.install(kept_uwsgi_wheel("nossl", "ssl=false"))
+    # The environments the job built for, each a real install, and one it did not.
+    for venv in (Venv(job / "temp" / "uwsgi"), nossl, Venv(job / "temp" / "pyuwsgi")):
         venv.pip("install", "-q", wheel)
         directory = run([venv.python, "-m", "uwsgi_plugin_hello"], env=clean_env()).stdout.strip()
-        greeting = f"Hello from the published wheel, {kind}"
-        assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / f"{kind}.log",
+        greeting = f"Hello from the published wheel in {venv.root.name}"
+        assert plugin_answer(venv.uwsgi, directory, "hello", 250, tmp_path / f"{venv.root.name}.log",
                              "--hello-greeting", greeting) == greeting
 
     sdist_job = run_job(workflow["jobs"]["sdist"], {}, project, tmp_path / "sdist", env)
