@@ -1,6 +1,6 @@
 """The command line: ``python -m uwsgi_plugin_backend`` / ``uwsgi-plugin-backend``.
 
-    init [DIR]          make a plugin directory a project (writes pyproject.toml)
+    init [DIR] [--ci github]   make a plugin directory a project (writes pyproject.toml; the CI workflow)
     info [--uwsgi PATH] the uwsgi a build would use, why, its ABI, its cached kit
     list                the uWSGI plugins installed here, and whether they fit the uwsgi
     args [NAME ...]     --plugins-dir/--plugin arguments that load installed plugins
@@ -13,70 +13,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import shlex
-import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import BackendError, report
 from ..plugin_build.entry_points import GROUP
 
-PYPROJECT_TEMPLATE = """\
-[build-system]
-requires = ["uwsgi-plugin-backend"]
-build-backend = "uwsgi_plugin_backend"
-
-[project]
-name = "{distribution}"
-version = "0.1.0"
-description = "The {name} uWSGI plugin"
-readme = "README.md"
-requires-python = ">=3.9"
-
-[project.entry-points."uwsgi.plugins"]
-{name} = "{package}:plugin_dir"
-"""
-
-README_TEMPLATE = """\
-# {distribution}
-
-The `{name}` uWSGI plugin, built into a wheel by uwsgi-plugin-backend.
-
-```sh
-pip install {distribution}
-uwsgi --plugins-dir "$(python -m {package})" --need-plugin {name} ...
-```
-"""
-
 
 def _init(args: argparse.Namespace) -> int:
-    from ..plugin_build.plugin import plugin_name
-    from ..settings import default_package
+    from .init import init
 
-    directory = Path(args.directory)
-    if not (directory / "uwsgiplugin.py").is_file():
-        raise BackendError(f"{directory} has no uwsgiplugin.py; init turns a uWSGI plugin directory into a project")
-    target = directory / "pyproject.toml"
-    if target.exists():
-        raise BackendError(f"{target} already exists; init writes a new one only (add the lines from the README to yours)")
-    if target.is_symlink():
-        raise BackendError(f"{target} is a symbolic link to {os.readlink(target)}, which does not exist; init writes "
-                           "a new file only, never through a link: remove the link and run init again")
-    with tempfile.TemporaryDirectory() as tmp:
-        name = plugin_name(directory.absolute(), Path(tmp), Path(tmp))
-    distribution = f"uwsgi-plugin-{name.replace('_', '-')}".lower()
-    package = default_package(distribution)  # the package the build derives from the project name
-    # "x": a new file or none, never one written through a link that appeared after the checks above.
-    with target.open("x") as f:
-        f.write(PYPROJECT_TEMPLATE.format(distribution=distribution, name=name, package=package))
-    with contextlib.suppress(FileExistsError), (directory / "README.md").open("x") as f:  # the user's own, or their link
-        f.write(README_TEMPLATE.format(distribution=distribution, name=name, package=package))
-    print(f"wrote {target}: distribution {distribution}, import package {package}, entry point {name}")
-    # A bare name would make pip look on the index (`pip install fresh` installs PyPI's "fresh"): give a path.
-    where = shlex.quote(str(directory) if os.sep in str(directory) else f".{os.sep}{directory}")
-    print(f"next: pip install {where}   then: uwsgi --plugins-dir \"$(python -m {package})\" --need-plugin {name}")
+    init(Path(args.directory), args.ci)
     return 0
 
 
@@ -220,6 +168,8 @@ def parser() -> argparse.ArgumentParser:
 
     sub = command("init", _init, "make a plugin directory (with uwsgiplugin.py) a project: write its pyproject.toml")
     sub.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the plugin directory (default: .)")
+    sub.add_argument("--ci", metavar="github", help="also write .github/workflows/wheels.yml, which builds one wheel per "
+                     "platform for pip's uWSGI and pyuwsgi and publishes it to PyPI on a tag (keeps a pyproject.toml that exists)")
     sub = command("info", _info, "show the uwsgi a build here would use and why, its version, ABI key and cached kit")
     sub.add_argument("--uwsgi", metavar="PATH", help="ask about this uwsgi binary instead")
     sub = command("list", _list, "list the uWSGI plugins installed in this environment and whether they fit the uwsgi")
