@@ -166,3 +166,36 @@ def test_pyuwsgi_is_not_varied(tmp_path, pyuwsgi_venv):
     assert f"abi-variants: none for {pyuwsgi_venv.uwsgi}, a pyuwsgi" in result.stdout, result.stdout
     [wheel] = (tmp_path / "out").glob("*.whl")
     assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1
+
+
+@pytest.mark.slow
+def test_a_variant_with_the_key_of_pyuwsgi_is_built_and_merged_beside_it(tmp_path, pip_variants, pyuwsgi_venv):
+    """pip's uWSGI 2.0.31 without SSL and libcap has the ABI key of pyuwsgi's, yet a
+    build for one is not chosen for the other (each learned macros the other's CFLAGS
+    leave alone): both builds are kept, in one build and in a merge."""
+    project = copy_project(SAMPLE, tmp_path / "sample")
+    default = pip_variants["default"]
+
+    def build(out: str, *args: str) -> tuple[Path, str]:
+        result = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w",
+                      tmp_path / out, *args, project], env=clean_env())
+        return the_wheel(tmp_path / out), result.stdout
+
+    def builds(wheel: Path) -> set[str]:
+        return {n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}
+
+    together, log = build("together", "-C", f"uwsgi={default}", "-C", f"uwsgi={pyuwsgi_venv.uwsgi}",
+                          "-C", "abi-variants=ssl,libcap")
+    assert "abi-variant -UWSGI_CAP -UWSGI_SSL has the ABI key of " in log and "built apart, in abi_" in log, log
+    pyuwsgi_key = "abi_" + key_of(pyuwsgi_venv.uwsgi).replace("-", "_")
+    assert len(builds(together)) == 5 and len([b for b in builds(together) if b.startswith(pyuwsgi_key)]) == 2
+    assert "OK" in run([BIN / "check-wheel-contents", together]).stdout  # no two files alike (W002)
+    pip_wheel, _ = build("pip", "-C", f"uwsgi={default}", "-C", "abi-variants=ssl,libcap")
+    pyuwsgi_wheel, _ = build("pyuwsgi", "-C", f"uwsgi={pyuwsgi_venv.uwsgi}")
+    run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", pip_wheel, pyuwsgi_wheel, "-o", tmp_path / "merged"],
+        env=clean_env())
+    merged = the_wheel(tmp_path / "merged")
+    assert len(builds(merged)) == 5 and len([b for b in builds(merged) if b.startswith(pyuwsgi_key)]) == 2
+    assert "OK" in run([BIN / "check-wheel-contents", merged]).stdout
+    for name, python, uwsgi in (("pyuwsgi", pyuwsgi_venv.python, pyuwsgi_venv.uwsgi), ("pip", default.parent / "python", default)):
+        serve(python, uwsgi, merged, name, tmp_path / f"{name}.log")

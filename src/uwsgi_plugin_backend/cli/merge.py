@@ -5,6 +5,7 @@ WHEEL file's Tag lines and the RECORD are written anew."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path, PurePosixPath
 
@@ -13,11 +14,13 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from ..cache import writable_directory
 from ..errors import BackendError
 from ..runtime_api import BUILDS_DIR as RUNTIME_BUILDS_DIR
+from ..target_uwsgi.abi import build_dir_name, fit_digest
 from ..wheel.files import WheelEntry, entry_bytes, wheel_entries, wheel_epoch, write_wheel
 from .merge_tags import merged_tags
 
 BUILDS_DIR = RUNTIME_BUILDS_DIR.name  # the directory the runtime module reads
 MAX_WHEEL_FILE = 64 * 2**10  # a WHEEL file has a few lines; it is read whole
+MAX_BUILD_RECORD = 4 * 2**20  # a build.json: some kB
 
 
 # A build holds build.json and each plugin as <NAME>_plugin.so; where that is a
@@ -72,6 +75,28 @@ def _files_of(files: dict[str, WheelEntry], build: str) -> dict[str, WheelEntry]
     return {name: entry for name, entry in files.items() if name.startswith(build + "/")}
 
 
+def _record(files: dict[str, WheelEntry], build: str) -> dict:
+    entry = files.get(build + "/build.json")
+    try:
+        record = json.loads(entry_bytes(entry, MAX_BUILD_RECORD)) if entry else None
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        raise BackendError(f"{build}/build.json is missing or not a JSON object in {next(iter(files.values())).wheel.name}; "
+                           "refusing it: merge only wheels this backend built")
+    return record
+
+
+def _beside(build: str, kept: dict[str, WheelEntry], incoming: dict[str, WheelEntry], path: Path) -> str:
+    """Where ``incoming``, a build in ``build`` of ``path`` other than the one merged
+    there, goes: a directory of its own when it is another ABI of the same key (it
+    serves other binaries); the same ``build`` (and a refusal) when it is not."""
+    ours, theirs = _record(kept, build), _record(incoming, build)
+    if ours.get("abi_key") != theirs.get("abi_key") or fit_digest(ours) == fit_digest(theirs):
+        return build
+    return f"{build.rsplit('/', 1)[0]}/{build_dir_name(str(theirs['abi_key']), fit_digest(theirs))}"
+
+
 def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     """Write one wheel holding every uWSGI build of ``wheels`` into ``output_dir``."""
     if len(wheels) < 2:
@@ -105,15 +130,21 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                     "(only their uwsgi_builds/ may differ; were they built from the same source?)"
                 )
         for build in sorted({b for b in (_build_of(n, package) for n in files) if b}):
+            incoming = _files_of(files, build)
+            if any(n.startswith(build + "/") for n in merged) and _files_of(merged, build) != incoming:
+                # One ABI key, other binaries served: kept beside, as a build keeps them (plugin_build.builds).
+                beside = _beside(build, _files_of(merged, build), incoming, path)
+                incoming = {beside + name[len(build):]: entry for name, entry in incoming.items()}
+                build = beside
             if any(n.startswith(build + "/") for n in merged):
                 kept = _files_of(merged, build)
-                if kept != _files_of(files, build):
+                if kept != incoming:
                     raise BackendError(
                         f"cannot merge {path}: it carries {build} (the same ABI key) with other "
                         f"contents than {next(iter(kept.values())).wheel}; rebuild one of them"
                     )
                 continue
-            merged.update(_files_of(files, build))
+            merged.update(incoming)
     named = {path: {str(tag) for tag in identity[3]} for path, identity in identities.items()}
     metadata = wheel_metadata({path: inputs[path].get(wheel_file) for path in wheels}, named, wheel_file, tags)
     target = output_dir / f"{first.name.removesuffix('.whl').rsplit('-', 3)[0]}-{tag_text}.whl"  # name-version[-build]

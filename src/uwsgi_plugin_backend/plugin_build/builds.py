@@ -65,14 +65,14 @@ def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Pa
     abi-variants setting) the ABIs of its other feature sets. Two with the same
     ABI key are built for once, when each build would fit the other binary (the
     runtime module's rule); else each gets its own. Binaries come first."""
-    abis: dict[str, TargetAbi] = {}
+    abis: dict[str, TargetAbi] = {}  # by build directory
     binaries = []
     for target in chosen:
         log(f"building for {target.path} ({target.reason})")
         if target.fallback:
             warn_fallback(target)
-        abi = target_abi(read_kit(target.path))
-        if _add(abis, abi):
+        abi = _add(abis, target_abi(read_kit(target.path)))
+        if abi is not None:
             log(f"  {abi.summary}, ABI key {abi.key}")
             binaries.append(abi)
     for abi in binaries if variants else []:
@@ -83,28 +83,30 @@ def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Pa
             continue
         log(f"  abi-variants of {abi.kit.binary}: {', '.join(variants)}")
         for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name)):
-            label = variant.variant.label if variant.variant else ""
-            try:
-                if _add(abis, variant):
-                    log(f"  abi-variant {label}: {variant.summary}, ABI key {variant.key}")
-            except BackendError as error:  # a variant is an extra: never the reason a build fails
-                log(f"  abi-variant {label} skipped: {error}")
+            if (added := _add(abis, variant)) and added.variant:
+                log(f"  abi-variant {added.variant.label}: {added.summary}, ABI key {added.key}")
     return list(abis.values())
 
 
-def _add(abis: dict[str, TargetAbi], abi: TargetAbi) -> bool:
-    """Add ``abi`` unless one with its key is there (False; an error when neither's build would fit the other)."""
-    same = abis.get(abi.key)
-    if same is None:
-        abis[abi.key] = abi
-        return True
-    if same.fits(abi.kit) and abi.fits(same.kit):
-        log(f"  {abi.kit.binary if abi.variant is None else abi.variant.label} has the ABI of "
-            f"{same.kit.binary if same.variant is None else same.variant.label} ({abi.key}); one build serves both")
-        return False
-    raise BackendError(f"{abi.kit.binary} and {same.kit.binary} have the same ABI key {abi.key}, but a build for one "
-                       "would not be chosen for the other (their CFLAGS differ in what only one build learned); "
-                       "build a wheel for each, in its own run")
+def _name(abi: TargetAbi) -> str:
+    return str(abi.kit.binary) if abi.variant is None else f"abi-variant {abi.variant.label}"
+
+
+def _add(abis: dict[str, TargetAbi], abi: TargetAbi) -> TargetAbi | None:
+    """Add ``abi`` unless a build of its key fits its binary and the other way
+    round (None: one build serves both); one of its key that serves other
+    binaries stays, and ``abi`` goes into a directory of its own."""
+    same_key = [other for other in abis.values() if other.key == abi.key]
+    for other in same_key:
+        if other.fits(abi.kit) and abi.fits(other.kit):
+            log(f"  {_name(abi)} has the ABI of {_name(other)} ({abi.key}); one build serves both")
+            return None
+    if same_key:
+        abi = dataclasses.replace(abi, beside=True)
+        log(f"  {_name(abi)} has the ABI key of {_name(same_key[0])} ({abi.key}), but a build for one would not be "
+            f"chosen for the other (their CFLAGS differ in what only one learned): built apart, in {abi.build_dir_name}")
+    abis[abi.build_dir_name] = abi
+    return abi
 
 
 def mismatch_fix(config: Settings) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..cache import cache_root, store_file
 from ..errors import BackendError
 from ..runtime_api import NOTABLE_FEATURES, fnv1a64
-from ..target_uwsgi.abi import TargetAbi
+from ..target_uwsgi.abi import TargetAbi, fit_digest
 from ..target_uwsgi.compiler import compiler, output_of, run_compiler
 
 GUARD_DIR = Path(__file__).parent / "guard"
@@ -28,7 +28,7 @@ def real_plugin_link_flags(abi: TargetAbi, name: str) -> list[str]:
     the plugin struct under the same name), and names its build in its SONAME: one
     plugin often compiles to the same bytes for several uWSGIs (pip's, pyuwsgi), and
     a wheel holding two equal files fails check-wheel-contents (W002)."""
-    return ["-Wl,-Bsymbolic", f"-Wl,-soname,{real_plugin_name(name)}.{abi.build_dir_name}"]
+    return ["-Wl,-Bsymbolic", f"-Wl,-soname,{real_plugin_name(name)}.{abi.key}.{fit_digest(abi.record())}"]
 
 
 def c_string(text: str | bytes) -> str:

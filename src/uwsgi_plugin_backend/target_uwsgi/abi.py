@@ -9,8 +9,11 @@ runtime module and the load-time guard compute alike.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import BackendError
@@ -18,6 +21,22 @@ from ..runtime_api import KEY_FORMAT, NoMatchingBuild, abi_lines, hash_of_parts,
 from .compiler import compiler_program
 from .kit import UwsgiKit
 from .layouts import LearnedAbi, learn
+
+# What decides which uwsgi binaries a build serves (the runtime's abi_fits reads them).
+FIT_FIELDS = ("abi_key", "dot_h_hash", "platform", "layout_macros", "neutral_macros", "consulted", "abi_lines")
+
+
+def fit_digest(record: Mapping[str, object]) -> str:
+    """8 hex digits of a build record's FIT_FIELDS. Two builds with one ABI key
+    can serve different binaries (one learned a macro the other's CFLAGS lack:
+    pyuwsgi 2.0.30 and pip's 2.0.31 without SSL and libcap); then both are kept,
+    the second in a directory named with this digest."""
+    return hashlib.sha256(json.dumps({f: record.get(f) for f in FIT_FIELDS}, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def build_dir_name(key: str, digest: str = "") -> str:
+    """A build's directory: its key (and the digest that sets it apart), importable (check-wheel-contents W004)."""
+    return "abi_" + re.sub(r"\W", "_", key) + (f"_{digest}" if digest else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +56,7 @@ class TargetAbi:
     lines: list[str]  # runtime.abi_lines of the kit's CFLAGS with what was learned
     hash: str  # 16 hex digits: what the load-time guard compares
     variant: VariantOf | None = None  # None: the ABI of the binary itself
+    beside: bool = False  # another build has this key but serves other binaries: name the directory apart
 
     @property
     def key(self) -> str:
@@ -53,7 +73,7 @@ class TargetAbi:
     @property
     def build_dir_name(self) -> str:
         """The key as an importable directory name (check-wheel-contents W004)."""
-        return "abi_" + re.sub(r"\W", "_", self.key)
+        return build_dir_name(self.key, fit_digest(self.record()) if self.beside else "")
 
     def record(self) -> dict[str, object]:
         """What build.json carries of the ABI: what the runtime module's record_fits compares."""
