@@ -59,10 +59,14 @@ def test_compile_and_link_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi, fi
              and not any("/uwsgi-abi-" in arg or arg.startswith("-print-file-name=") for arg in call)]
     [prefix_map] = {arg for call in calls for arg in call if arg.startswith("-ffile-prefix-map=")}
     assert prefix_map.endswith("=.")  # the random build directory mapped away: reproducible builds
-    # The loader (plugin_build/loader.py) is the backend's own; the real plugin binds its symbols to itself.
+    # The loader (plugin_build/loader.py) is the backend's own; the real plugin binds its symbols to itself
+    # and names its build in its SONAME (loader.real_plugin_link_flags).
     calls = [[arg for arg in call if arg != prefix_map] for call in calls if "loader.c" not in call]
     [link] = [call for call in calls if "-shared" in call]
     link.remove("-Wl,-Bsymbolic")
+    [soname] = [arg for arg in link if arg.startswith("-Wl,-soname,")]
+    assert soname.startswith(f"-Wl,-soname,{'hello' if fixture == 'sample' else 'features'}_plugin.real.so.a3-")
+    link.remove(soname)
     compiles = [call for call in calls if "-c" in call]
     if len(sources) == 1 and not build_dir:
         # A lone source with nothing to keep: uwsgi's own single gcc call is the fastest.
