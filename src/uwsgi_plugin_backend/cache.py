@@ -4,6 +4,7 @@ elsewhere: aside, then renamed, so that nobody ever sees a file half written."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -11,15 +12,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BackendError
-from .runtime_api import cache_dir
+from .runtime_api import cache_dir_named
 
 
-def cache_root() -> Path:
-    """Shared with the runtime module, which keeps its ABI keys there."""
-    try:
-        return cache_dir()
-    except NotADirectoryError as error:  # refused: a relative $UWSGI_PLUGIN_BACKEND_CACHE_DIR, or one others can change
-        raise BackendError(str(error)) from None
+@dataclasses.dataclass(frozen=True)
+class CacheDir:
+    """The cache directory as the settings give it: ``named`` is
+    $UWSGI_PLUGIN_BACKEND_CACHE_DIR, None the default place. It is found and
+    checked where a build first needs it, so that a hook that needs no cache
+    (metadata, sdist) works without one."""
+
+    named: str | None
+
+    def path(self) -> Path:
+        """Shared with the runtime module, which keeps its ABI keys there."""
+        try:
+            return cache_dir_named(self.named)
+        except NotADirectoryError as error:  # refused: a relative $UWSGI_PLUGIN_BACKEND_CACHE_DIR, or one others can change
+            raise BackendError(str(error)) from None
 
 
 @contextlib.contextmanager

@@ -24,9 +24,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ..cache import CacheDir
 from ..errors import BackendError, log
 from ..target_uwsgi.abi import TargetAbi
 from ..target_uwsgi.compiler import FEATURE_HEADERS, missing_header, system_header_hint
+from ..target_uwsgi.pyuwsgi import PyuwsgiModule
 from . import warmup
 from ._driver import C_IDENTIFIER
 from .layout_check import check_compile_flags
@@ -279,22 +281,24 @@ def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
     """The build directory ``root`` (``kept`` between builds, or temporary), how
-    many compilers run at once, whether debug information is stripped, and
-    whether every compiler command is logged."""
+    many compilers run at once, whether debug information is stripped, where
+    symbol checks are remembered, and whether every compiler command is logged."""
 
     root: Path
     kept: bool
     jobs: int
     strip: bool
+    cache: CacheDir
     verbose: bool = False
     allow_outside: bool = False
     project: Path | None = None  # the project root; None: the plugin directory is the project
 
 
 def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str,
-                 link_flags: list[str]) -> BuiltPlugin:
-    """Build plugin ``name`` in ``plugin_source`` for ``abi``'s uwsgi in ``work``,
-    with ``link_flags`` added to the link."""
+                 link_flags: list[str], pyuwsgi: PyuwsgiModule | None) -> BuiltPlugin:
+    """Build plugin ``name`` in ``plugin_source`` for ``abi``'s uwsgi (which runs
+    the ``pyuwsgi`` module, for a pyuwsgi build) in ``work``, with ``link_flags``
+    added to the link."""
     kit = abi.kit
     log(f"building plugin {name} from {plugin_source} for {abi.summary}")
     project = options.project or plugin_source
@@ -320,7 +324,7 @@ def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path,
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
     from .symbols import check_symbols  # late: pyelftools is imported while compiling (wheel.py)
 
-    check_symbols(shared_object, name, kit, abi.variant)
+    check_symbols(shared_object, name, kit, pyuwsgi, options.cache, abi.variant)
     if options.strip:
         strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)

@@ -75,7 +75,7 @@ BACKEND_API = [
     "ask_for_pyuwsgi",
     "binary_abi",
     "binary_identity",
-    "cache_dir",
+    "cache_dir_named",
     "dot_h_hash",
     "elf_interpreter",
     "fallback_builds_dir",
@@ -570,15 +570,19 @@ def binary_identity(uwsgi: str, timeout: float = 60) -> str:
 
 
 def cache_dir() -> Path:
+    """The cache as $UWSGI_PLUGIN_BACKEND_CACHE_DIR names it (cache_dir_named)."""
+    return cache_dir_named(os.environ.get(CACHE_ENV))
+
+
+def cache_dir_named(explicit: str | None) -> Path:
     """The backend's cache, always an absolute path (a relative one would land in
-    whatever directory a build runs in, the project's own):
-    $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
+    whatever directory a build runs in, the project's own): ``explicit``, the
+    value of $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
     (relative: ignored, as the XDG spec says), else ~/.cache, else, with no
     usable home, a directory of this user's in the temporary directory. A cache
     the user did not name is made (0700) and must be one no other user can
     change (trusted_directory): it holds kits whose uwsgiconfig.py every build runs.
     Refusal is a NotADirectoryError: the runtime then works uncached, the backend stops."""
-    explicit = os.environ.get(CACHE_ENV)
     if explicit:
         if not os.path.isabs(explicit):
             raise NotADirectoryError(

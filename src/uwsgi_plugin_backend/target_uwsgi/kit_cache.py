@@ -18,18 +18,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..cache import cache_root
 from ..errors import log
 from ..locking import locked
 from ..runtime_api import binary_identity as runtime_identity
+from ..settings import MachineSettings
 from .kit import UwsgiKit, asking_uwsgi, extract_kit
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
 
-def binary_identity(binary: Path) -> str:
+def binary_identity(binary: Path, timeout: float) -> str:
     """What the binary is (the runtime module's identity: its bytes, or a script's answers)."""
-    with asking_uwsgi() as timeout:
+    with asking_uwsgi():
         return runtime_identity(str(binary), timeout)
 
 
@@ -82,23 +82,28 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
     return entry
 
 
-def read_kit(binary: Path) -> UwsgiKit:
+def kit_entry(binary: Path, machine: MachineSettings) -> Path:
+    """Where the kit of ``binary`` is cached."""
+    return machine.cache_dir.path() / "kits" / binary_identity(binary, machine.uwsgi_timeout)
+
+
+def read_kit(binary: Path, machine: MachineSettings) -> UwsgiKit:
     """The build kit of ``binary``, from the cache when the binary is unchanged."""
-    entry = cache_root() / "kits" / binary_identity(binary)
+    entry = kit_entry(binary, machine)
     try:
-        lock = locked(entry.with_suffix(".lock"), f"the cached kit of {binary}")
+        lock = locked(entry.with_suffix(".lock"), f"the cached kit of {binary}", machine.lock_timeout)
         with lock:
-            return _read_kit(binary, entry)
+            return _read_kit(binary, entry, machine.uwsgi_timeout)
     except OSError:  # no writable cache: extract for this build only
-        return extract_kit(binary)
+        return extract_kit(binary, machine.uwsgi_timeout)
 
 
-def _read_kit(binary: Path, entry: Path) -> UwsgiKit:
+def _read_kit(binary: Path, entry: Path, timeout: float) -> UwsgiKit:
     cached = _load(entry, binary)
     if cached is not None:
         log(f"  build kit cached in {entry}")
         return cached
-    kit = extract_kit(binary)
+    kit = extract_kit(binary, timeout)
     stored = _store(kit, entry)
     if stored is None:
         return kit

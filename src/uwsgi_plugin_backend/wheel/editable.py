@@ -19,7 +19,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from ..cache import cache_root, writable_directory
+from ..cache import writable_directory
 from ..errors import BackendError, log
 from ..locking import locked
 from ..plugin_build.builds import UwsgiBuild, compile_plugins
@@ -54,7 +54,7 @@ def editable_root(config: Settings) -> Path:
             "uv installs of this project; -C build-dir=PATH gives each environment its own")
     identity = f"{config.root.resolve()}\0{environment or ''}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return cache_root() / "editable" / f"{config.package}-{digest}"
+    return config.machine.cache_dir.path() / "editable" / f"{config.package}-{digest}"
 
 
 def installed_pointer(package: str) -> Path | None:
@@ -83,7 +83,7 @@ def build_in_place(config: Settings, chosen: list[ChosenUwsgi]) -> tuple[list[Uw
     fix = ("name a writable one: pip install -e . -C build-dir=PATH" if config.build_dir else
            f"set {CACHE_ENV} to a writable directory, or pass -C build-dir=PATH")
     writable_directory(root, "the editable build directory", fix)
-    with locked(root / ".lock", f"the editable build directory {root}"):
+    with locked(root / ".lock", f"the editable build directory {root}", config.machine.lock_timeout):
         return _build_in_place(config, chosen, root)
 
 
@@ -95,7 +95,7 @@ def _build_in_place(config: Settings, chosen: list[ChosenUwsgi], root: Path) -> 
     editable.mkdir(exist_ok=True)
     fresh = Path(tempfile.mkdtemp(dir=editable, prefix="builds-"))
     for build in builds:
-        build.stage(config, fresh / "all")
+        build.stage(config.name, fresh / "all")
     builds_dir = editable / "uwsgi_builds"
     link = editable / ".uwsgi_builds.link"
     link.unlink(missing_ok=True)
