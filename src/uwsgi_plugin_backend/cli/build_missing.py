@@ -23,7 +23,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cache import can_write, write_atomically
+from ..cache import can_write, directory_aside, write_atomically
 from ..errors import BackendError, log
 from ..locking import locked
 from ..runtime_api import (
@@ -197,22 +197,15 @@ def _build(dist: metadata.Distribution, sources: Path, target: ChosenUwsgi, dest
         project = Path(tmp) / "project"
         shutil.copytree(sources, project)
         config = load_settings(project, machine=machine)
-        builds = compile_plugins(config, [target], Path(tmp) / "work", kept=False)
+        builds = compile_plugins(config, [target], Path(tmp) / "work", kept=False)  # the uwsgi's first, then abi-variants
+        placed = [destination / build.abi.build_dir_name for build in builds]
         try:
             destination.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=destination, prefix=".partial-"))
+            for build, final in zip(builds, placed):
+                with directory_aside(final) as staging:
+                    build.stage(config.name, staging)
         except OSError as error:
-            raise BackendError(f"cannot write the build into {destination}: {error.strerror}") from None
-        try:
-            for build in builds:
-                build.stage(config.name, staging)
-            placed = []
-            for built in sorted(staging.iterdir()):
-                final = destination / built.name
-                os.rename(built, final)
-                placed.append(final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            raise BackendError(f"cannot write the build into {destination}: {error.strerror or error}") from None
     if in_package:
         record = _record_file(dist)
         assert record is not None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._version import __version__
+from ..cache import writable_directory
 from ..errors import BackendError, log
 from ..locking import locked
 from ..settings import MachineSettings, Settings
@@ -50,10 +51,10 @@ class UwsgiBuild:
             "built_by": f"uwsgi-plugin-backend {__version__}",
         }
 
-    def stage(self, distribution: str, builds_dir: Path) -> None:
-        """Copy the plugins and their record (of ``distribution``) into ``builds_dir/<ABI directory>/``."""
-        target = builds_dir / self.abi.build_dir_name
-        target.mkdir(parents=True)
+    def stage(self, distribution: str, target: Path) -> None:
+        """Copy the plugins and their record (of ``distribution``) into ``target``,
+        the ABI's directory (``<builds dir>/<build_dir_name>``)."""
+        target.mkdir(parents=True, exist_ok=True)
         for plugin in self.plugins:  # uWSGI opens the loader, which opens the real plugin beside it
             shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
             shutil.copyfile(self.loaders[plugin.name], target / plugin.shared_object.name)
@@ -182,12 +183,7 @@ def build_root(build_dir: Path | None, lock_timeout: float) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
             yield Path(tmp)
         return
-    root = build_dir
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=root).close()  # writable? (access() says yes to root on a read-only mount)
-    except OSError as error:
-        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}; name a writable directory") from None
+    root = writable_directory(build_dir, f"cannot use -C build-dir={build_dir}", "name a writable directory")
     # One build at a time in a build directory; others wait (see locking.py).
     with locked(root / ".lock", f"the build directory {root}", lock_timeout):
         log(f"build directory {root} (kept: unchanged objects are reused)")

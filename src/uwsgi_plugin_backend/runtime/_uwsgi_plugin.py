@@ -1082,16 +1082,16 @@ def main(argv: list[str] | None = None) -> int:
         directory = plugin_dir(args.uwsgi)
         print(_ini_section(directory) if args.ini else directory)
     except NoMatchingBuild as error:
-        print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
-        return 1
+        message = str(error)
     except (OSError, ValueError, KeyError) as error:
         if isinstance(error, NotADirectoryError) and error.filename is None:  # refused; it says what to do
-            print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
-            return 1
-        # An editable install's build directory (or this wheel's records) that cannot be read.
-        where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
-        fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
-               if EDITABLE_POINTER.exists() else f"reinstall it: pip install --force-reinstall {__package__}")
-        print(f"uwsgi-plugin-backend: error: cannot read this package's plugin builds ({where}); {fix}", file=sys.stderr)
-        return 1
-    return 0
+            message = str(error)
+        else:  # an editable install's build directory (or this wheel's records) that cannot be read
+            where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
+            fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
+                   if EDITABLE_POINTER.exists() else f"reinstall it: pip install --force-reinstall {__package__}")
+            message = f"cannot read this package's plugin builds ({where}); {fix}"
+    else:
+        return 0
+    print(f"uwsgi-plugin-backend: error: {message}", file=sys.stderr)  # as the backend's errors.report
+    return 1

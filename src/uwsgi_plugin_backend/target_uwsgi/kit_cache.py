@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from ..cache import directory_aside
 from ..errors import log
 from ..locking import locked
 from ..runtime_api import binary_identity as runtime_identity
@@ -64,20 +63,15 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
     """Write the kit aside, then rename it into place; None if the cache is not writable."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
+        with directory_aside(entry) as staging:
+            kit.write(staging)
+            record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
+                      "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py),
+                      "uwsgi.h fnv1a64": kit.dot_h_hash}
+            (staging / "kit.json").write_text(json.dumps(record, indent=2))
+            if entry.exists():  # a corrupt entry, or one another build just wrote
+                shutil.rmtree(entry, ignore_errors=True)
     except OSError:
-        return None
-    try:
-        kit.write(staging)
-        record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
-                  "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py),
-                  "uwsgi.h fnv1a64": kit.dot_h_hash}
-        (staging / "kit.json").write_text(json.dumps(record, indent=2))
-        if entry.exists():  # a corrupt entry, or one another build just wrote
-            shutil.rmtree(entry, ignore_errors=True)
-        os.rename(staging, entry)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
         return entry if _load(entry, kit.binary) else None
     return entry
 

@@ -89,7 +89,7 @@ def _build_plugin_wheel(settings: Settings, chosen: list[ChosenUwsgi], pins: lis
     with staged_package(settings) as staging:
         builds = compile_plugins(settings, chosen, work, kept=settings.build_dir is not None)
         for build in builds:
-            build.stage(settings.name, staging / BUILDS_DIR.name)
+            build.stage(settings.name, staging / BUILDS_DIR.name / build.abi.build_dir_name)
         if settings.ship_sources:
             from .shipped_sources import stage_sources
 
