@@ -35,6 +35,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from uwsgi_plugin_backend.settings import load_machine_settings
 from uwsgi_plugin_backend.target_uwsgi.abi import target_abi
 from uwsgi_plugin_backend.target_uwsgi.kit import extract_kit
 
@@ -131,9 +132,10 @@ def empty_cache(path: Path):
 
 def learning(uwsgi: str) -> float:
     """Learning which macros change uwsgi.h's layouts (target_uwsgi/layouts.py), uncached; seconds."""
-    kit = extract_kit(Path(uwsgi))
+    machine = load_machine_settings()
+    kit = extract_kit(Path(uwsgi), machine.uwsgi_timeout)
     start = time.perf_counter()
-    target_abi(kit)  # learns, as a first build does
+    target_abi(kit, machine.cache_dir)  # learns, as a first build does
     return time.perf_counter() - start
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from uwsgi_plugin_backend.runtime import _uwsgi_plugin as runtime_module
+from uwsgi_plugin_backend.settings import MachineSettings, load_machine_settings
 
 import pytest
 from packaging.requirements import Requirement
@@ -108,6 +109,12 @@ def isolated_home(isolated_session, tmp_path_factory, monkeypatch, request) -> I
         _copy_new_files(LEARNED, layouts)
     yield home
     _copy_new_files(layouts, LEARNED)
+
+
+@pytest.fixture
+def machine(isolated_home) -> MachineSettings:
+    """The environment's settings as a build reads them: this test's own cache and the time limits."""
+    return load_machine_settings()
 
 
 def run(cmd: list[str | Path], check: bool = True, **kwargs) -> subprocess.CompletedProcess:

@@ -49,14 +49,14 @@ def test_three_uwsgi_builds_have_three_keys(pip_uwsgi, debian_uwsgi, pyuwsgi_ven
 
 
 @pytest.mark.unlearned  # learned here, from the compiler, not read from the suite's store
-def test_key_counts_only_macros_that_change_layouts(pip_uwsgi):
-    kit = read_kit(pip_uwsgi)
+def test_key_counts_only_macros_that_change_layouts(pip_uwsgi, machine):
+    kit = read_kit(pip_uwsgi, machine)
     # Learned from the compiler: these change struct uwsgi_server and others ...
-    assert {"UWSGI_SSL", "UWSGI_ROUTING", "UWSGI_ZLIB"} <= set(target_abi(kit).learned.layout_macros)
+    assert {"UWSGI_SSL", "UWSGI_ROUTING", "UWSGI_ZLIB"} <= set(target_abi(kit, machine.cache_dir).learned.layout_macros)
     # ... these only add declarations, or are not used by uwsgi.h at all.
     assert not {"UWSGI_XML", "UWSGI_YAML", "UWSGI_JSON", "UWSGI_UUID", "UWSGI_VERSION", "UWSGI_PLUGIN_DIR",
-                "UWSGI_AS_SHARED_LIBRARY"} & set(target_abi(kit).learned.layout_macros)
-    abi = target_abi(kit)
+                "UWSGI_AS_SHARED_LIBRARY"} & set(target_abi(kit, machine.cache_dir).learned.layout_macros)
+    abi = target_abi(kit, machine.cache_dir)
     assert abi.platform == "machine=x86_64 class=64-le libc=glibc time_t=8 off_t=8"
     # Another version string is still a string: it cannot steer #if, nor size a type it did not size before.
     without_xml = kit.cflags.replace("-DUWSGI_XML ", "").replace('-DUWSGI_VERSION="\\"2.0.31\\""', '-DUWSGI_VERSION="\\"2.1\\""')

@@ -128,3 +128,28 @@ def test_the_runtime_module_is_standard_library_only_and_runs_on_python_3_9():
                              str(source)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("a")
+
+
+def test_the_compiler_driver_is_standard_library_only():
+    """plugin_build/_driver.py runs as a script beside the kit's uwsgiconfig.py
+    (python _driver.py REQUEST_JSON), where the backend is not importable."""
+    source = PACKAGE / "plugin_build" / "_driver.py"
+    found = imports("plugin_build._driver", source)
+    assert not found, found
+    top_level = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            top_level |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert not node.level, f"_driver.py:{node.lineno} imports relatively"
+            top_level.add((node.module or "").split(".")[0])
+    stdlib = set(getattr(sys, "stdlib_module_names", ()))
+    if stdlib:
+        assert top_level - {"__future__"} <= stdlib, top_level - stdlib
+    result = subprocess.run([sys.executable, "-I", "-S", "-c",
+                             "import importlib.util, sys; spec = importlib.util.spec_from_file_location('d', sys.argv[1]);"
+                             " m = importlib.util.module_from_spec(spec); sys.modules['d'] = m; spec.loader.exec_module(m);"
+                             " print(m.DriverRequest('check', '.', '.', 'r.json').mode)",
+                             str(source)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "check"

@@ -4,12 +4,15 @@ every uwsgiplugin.py feature, paths with spaces, plugins from uWSGI's tree."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import (
     PACKAGES,
     SAMPLE,
+    assert_one_clean_failure,
     build_wheel,
     clean_env,
     copy_project,
@@ -137,3 +140,31 @@ def test_build_record(tmp_path, pip_uwsgi):
     assert record["uwsgi_version"] == version
     assert record["uwsgi_cflags"] == cflags
     assert record["plugins"] == ["hello"]
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    (None, None, None),  # the real file through the same wrapper builds: what fails below is the edit
+    ("p_cflags", "plugin_cflags", "has no local variable p_cflags, which the backend reads to compile the plugin"),
+    ("uniq_warnings", "unique_warnings", "has no global uniq_warnings, which the backend reads to compile the plugin"),
+    ("gccline", "command_line", "ran no gcc line the driver knows"),
+])
+def test_uwsgiconfig_without_a_name_the_driver_reads(tmp_path, outdir, debian_uwsgi, old, new, problem):
+    """Debian's real uwsgiconfig.py, edited as another uWSGI release might have it: a name the
+    driver reads from build_plugin() is gone. One error line says so, where, and what to do."""
+    config_py = subprocess.run([debian_uwsgi, "--config-py"], capture_output=True, check=True).stdout.decode()
+    edited = re.sub(rf"\b{old}\b", new, config_py) if old else config_py
+    assert (edited != config_py) == bool(old)
+    (tmp_path / "config-py").write_text(edited)
+    uwsgi = tmp_path / "uwsgi"  # answers --config-py with the edited file, all else as Debian's uwsgi
+    uwsgi.write_text(f'#!/bin/sh\nif [ "$1" = --config-py ]; then exec cat "{tmp_path}/config-py"; fi\n'
+                     f'exec "{debian_uwsgi}" "$@"\n')
+    uwsgi.chmod(0o755)
+    project = copy_project(SAMPLE, tmp_path / "project")
+    before = tree_digest(project)
+    result = build_wheel(project, outdir, f"-Cuwsgi={uwsgi}", check=old is None)
+    if old is None:
+        assert len(list(outdir.glob("*.whl"))) == 1
+        return
+    assert_one_clean_failure(result, project, before, outdir,
+                             r"error: unsupported uwsgiconfig\.py \(uWSGI 2\.0\.21-debian\): build_plugin\(\) in "
+                             rf"\S+/kits/\w+/uwsgiconfig\.py {re.escape(problem)}.*; report it")

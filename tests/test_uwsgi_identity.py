@@ -31,14 +31,14 @@ def _same_size_and_mtime_copy(source: Path, target: Path, old: bytes, new: bytes
     assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
 
 
-def test_binary_replaced_with_equal_size_and_mtime_gets_a_fresh_answer(tmp_path, debian_uwsgi):
+def test_binary_replaced_with_equal_size_and_mtime_gets_a_fresh_answer(tmp_path, debian_uwsgi, machine):
     binary = tmp_path / "uwsgi"
     shutil.copy2(debian_uwsgi, binary)
     assert runtime.binary_abi(str(binary))["version"] == "2.0.21-debian"
-    assert read_kit(binary).version == "2.0.21-debian"
+    assert read_kit(binary, machine).version == "2.0.21-debian"
     _same_size_and_mtime_copy(debian_uwsgi, binary, b"2.0.21-debian", b"2.0.21-patchd")
     assert runtime.binary_abi(str(binary))["version"] == "2.0.21-patchd"
-    assert read_kit(binary).version == "2.0.21-patchd"
+    assert read_kit(binary, machine).version == "2.0.21-patchd"
 
 
 def abi_of(uwsgi) -> dict[str, str]:
@@ -48,22 +48,22 @@ def abi_of(uwsgi) -> dict[str, str]:
 
 
 @pytest.mark.slow  # pip's uwsgi
-def test_uwsgi_replaced_behind_a_wrapper_script(tmp_path, debian_uwsgi, pip_uwsgi):
+def test_uwsgi_replaced_behind_a_wrapper_script(tmp_path, debian_uwsgi, pip_uwsgi, machine):
     behind = tmp_path / "current-uwsgi"
     behind.symlink_to(debian_uwsgi)
     wrapper = tmp_path / "uwsgi"
     wrapper.write_text(f'#!/bin/sh\nexec "{behind}" "$@"\n')
     wrapper.chmod(0o755)
     assert abi_of(wrapper) == abi_of(debian_uwsgi)
-    assert read_kit(wrapper).version == "2.0.21-debian"
+    assert read_kit(wrapper, machine).version == "2.0.21-debian"
     behind.unlink()
     behind.symlink_to(pip_uwsgi)  # the wrapper itself is unchanged
     assert abi_of(wrapper) == abi_of(pip_uwsgi)
-    assert read_kit(wrapper).version == read_kit(pip_uwsgi).version != "2.0.21-debian"
+    assert read_kit(wrapper, machine).version == read_kit(pip_uwsgi, machine).version != "2.0.21-debian"
 
 
 @pytest.mark.slow  # pip's uwsgi
-def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uwsgi, pip_uwsgi):
+def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uwsgi, pip_uwsgi, machine):
     """A wrapper that answers --version and --cflags itself (the issue 21 review's did so)
     and hands the rest to the binary behind it: only its --dot-h tells the two apart."""
     for flag in ("version", "cflags"):
@@ -74,16 +74,16 @@ def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uws
     wrapper.write_text(f'#!/bin/sh\ncase "$1" in --version|--cflags) exec cat "{tmp_path}/${{1#--}}";; esac\n'
                        f'exec "{behind}" "$@"\n')
     wrapper.chmod(0o755)
-    debian_h, pip_h = read_kit(debian_uwsgi).dot_h, read_kit(pip_uwsgi).dot_h
+    debian_h, pip_h = read_kit(debian_uwsgi, machine).dot_h, read_kit(pip_uwsgi, machine).dot_h
     assert debian_h != pip_h
-    before = read_kit(wrapper)
+    before = read_kit(wrapper, machine)
     assert before.dot_h == debian_h and runtime.binary_abi(str(wrapper))["dot_h_hash"] == before.dot_h_hash
     behind.unlink()
     behind.symlink_to(pip_uwsgi)  # the wrapper and its answers to --version and --cflags are unchanged
-    after = read_kit(wrapper)
+    after = read_kit(wrapper, machine)
     assert (after.version, after.cflags) == (before.version, before.cflags)
     assert after.dot_h == pip_h and runtime.binary_abi(str(wrapper))["dot_h_hash"] == after.dot_h_hash != before.dot_h_hash
-    assert target_abi(after).key == target_abi(read_kit(pip_uwsgi)).key  # (Debian's uwsgi.h with pip's CFLAGS does not compile)
+    assert target_abi(after, machine.cache_dir).key == target_abi(read_kit(pip_uwsgi, machine), machine.cache_dir).key  # (Debian's uwsgi.h with pip's CFLAGS does not compile)
 
 
 @pytest.mark.parametrize("content", [

@@ -15,14 +15,6 @@ class BackendError(Exception):
     """A problem the user can fix; the message says what, where and how."""
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A time limit from the environment variable ``name``, else ``default``."""
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        raise BackendError(f"${name}={os.environ[name]!r} is not a number of seconds") from None
-
-
 def _colour(code: str, text: str) -> str:
     """ANSI colour on a terminal only (NO_COLOR turns it off, FORCE_COLOR on)."""
     wanted = os.environ.get("FORCE_COLOR") or (sys.stderr.isatty() and not os.environ.get("NO_COLOR"))

@@ -10,18 +10,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import BackendError, env_seconds, log
+from .errors import BackendError, log
 
-TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT"
-TIMEOUT_SECONDS = 600.0  # the default (settings.OPTIONS shows it)
+TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_LOCK_TIMEOUT"  # the setting lock-timeout, named in the advice
 
 
 @contextlib.contextmanager
-def locked(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed) while the block runs."""
+def locked(path: Path, what: str, timeout: float) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) while the block
+    runs, waiting ``timeout`` seconds at most for another holder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        timeout = env_seconds(TIMEOUT_ENV, TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout
         waited = False
         while True:

@@ -25,7 +25,7 @@ from .runtime._uwsgi_plugin import (
     ask_for_pyuwsgi,
     binary_abi,
     binary_identity,
-    cache_dir,
+    cache_dir_named,
     dot_h_hash,
     elf_interpreter,
     fallback_builds_dir,
@@ -49,7 +49,7 @@ from .runtime._uwsgi_plugin import (
 
 __all__ = [
     "BUILDS_DIR", "CACHE_ENV", "EDITABLE_POINTER", "ENV_VAR", "KEY_FORMAT", "NOTABLE_FEATURES", "CannotAsk",
-    "NoMatchingBuild", "abi_fits", "abi_lines", "abi_summary", "ask", "ask_for_pyuwsgi", "binary_abi", "binary_identity", "cache_dir",
+    "NoMatchingBuild", "abi_fits", "abi_lines", "abi_summary", "ask", "ask_for_pyuwsgi", "binary_abi", "binary_identity", "cache_dir_named",
     "dot_h_hash", "elf_interpreter", "fallback_builds_dir", "find_default_uwsgi", "flag_text", "fnv1a64",
     "hash_of_parts", "libc_family", "neutral_flag", "platform_of", "process_elf", "read_flags", "record_fits", "reserved_macro",
     "script_interpreter", "shell_words", "tested_macros", "trusted_uwsgi", "uwsgi_env",

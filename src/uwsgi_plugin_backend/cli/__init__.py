@@ -29,24 +29,24 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..cache import cache_root
-    from ..settings import load_settings
+    from ..settings import load_machine_settings, load_settings
     from ..target_uwsgi.abi import target_abi
     from ..target_uwsgi.find import find_uwsgis
-    from ..target_uwsgi.kit_cache import binary_identity, read_kit
+    from ..target_uwsgi.kit_cache import kit_entry, read_kit
 
     names, origin, base = ([args.uwsgi], "--uwsgi", Path.cwd()) if args.uwsgi else ([], "", Path.cwd())
+    machine = load_machine_settings()
     if not args.uwsgi and (Path.cwd() / "pyproject.toml").is_file():
-        settings = load_settings(Path.cwd())  # the project here says which uwsgi its builds use
+        settings = load_settings(Path.cwd(), machine=machine)  # the project here says which uwsgi its builds use
         names, origin, base = list(settings.uwsgi), settings.uwsgi_origin, settings.uwsgi_base
     for chosen in find_uwsgis(names, origin, base):
-        kit = read_kit(chosen.path)
+        kit = read_kit(chosen.path, machine)
         print(f"uwsgi:      {chosen.path}")
         print(f"chosen:     {chosen.reason}")
         print(f"version:    {kit.version}")
-        print(f"ABI key:    {target_abi(kit).key}")
+        print(f"ABI key:    {target_abi(kit, machine.cache_dir).key}")
         print(f"summary:    {kit.abi_summary}")
-        where = kit.directory or f"not cached ({cache_root() / 'kits' / binary_identity(chosen.path)} is not writable)"
+        where = kit.directory or f"not cached ({kit_entry(chosen.path, machine)} is not writable)"
         print(f"kit cached: {where}")
     return 0
 

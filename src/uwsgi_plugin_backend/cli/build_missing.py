@@ -23,7 +23,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cache import cache_root, can_write, write_atomically
+from ..cache import can_write, directory_aside, write_atomically
 from ..errors import BackendError, log
 from ..locking import locked
 from ..runtime_api import (
@@ -38,6 +38,7 @@ from ..runtime_api import (
     trusted_uwsgi,
     uwsgi_env,
 )
+from ..settings import MachineSettings, load_machine_settings, load_settings
 from ..target_uwsgi.find import ChosenUwsgi, uwsgi_for_command
 from ..wheel.files import record_row, record_text
 from ..wheel.shipped_sources import SOURCES_DIR
@@ -177,40 +178,34 @@ def build_missing(distribution: str, uwsgi: str | None, python: str | None = Non
     in_package = (record is not None and can_write(package_dir / BUILDS_DIR.name) and can_write(record.parent)
                   and not _same_abi(package_dir / BUILDS_DIR.name, wanted))
     destination = package_dir / BUILDS_DIR.name if in_package else fallback_builds_dir(package_dir)
-    lock = cache_root() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
-    with locked(lock, f"the builds of {dist.name}"):
+    machine = load_machine_settings()
+    lock = machine.cache_dir.path() / "locks" / f"build-missing-{hashlib.sha256(str(destination).encode()).hexdigest()[:16]}.lock"
+    with locked(lock, f"the builds of {dist.name}", machine.lock_timeout):
         found = _fitting(package_dir, wanted)  # another run may have built it while we waited
         if found:
             log(f"another build-missing run built it meanwhile: {found}")
             return found
-        return _build(dist, sources, target, destination, in_package)
+        return _build(dist, sources, target, destination, in_package, machine)
 
 
-def _build(dist: metadata.Distribution, sources: Path, target: ChosenUwsgi, destination: Path, in_package: bool) -> Path:
+def _build(dist: metadata.Distribution, sources: Path, target: ChosenUwsgi, destination: Path, in_package: bool,
+           machine: MachineSettings) -> Path:
     from ..plugin_build.builds import compile_plugins
-    from ..settings import load_settings
 
     log(f"building {dist.name} {dist.version} from the sources its wheel carries, for {target.path} ({target.reason})")
     with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-missing-") as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(sources, project)
-        config = load_settings(project)
-        builds = compile_plugins(config, [target], Path(tmp) / "work", kept=False)
+        config = load_settings(project, machine=machine)
+        builds = compile_plugins(config, [target], Path(tmp) / "work", kept=False)  # the uwsgi's first, then abi-variants
+        placed = [destination / build.abi.build_dir_name for build in builds]
         try:
             destination.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=destination, prefix=".partial-"))
+            for build, final in zip(builds, placed):
+                with directory_aside(final) as staging:
+                    build.stage(config.name, staging)
         except OSError as error:
-            raise BackendError(f"cannot write the build into {destination}: {error.strerror}") from None
-        try:
-            for build in builds:
-                build.stage(config, staging)
-            placed = []
-            for built in sorted(staging.iterdir()):
-                final = destination / built.name
-                os.rename(built, final)
-                placed.append(final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            raise BackendError(f"cannot write the build into {destination}: {error.strerror or error}") from None
     if in_package:
         record = _record_file(dist)
         assert record is not None

@@ -191,4 +191,4 @@ def _output_directory(output_dir: Path) -> None:
     in_the_way = next((p for p in [*reversed(output_dir.parents), output_dir] if p.exists() and not p.is_dir()), None)
     fix = (f"{in_the_way} is a file: " if in_the_way else "") + (
         "-o names the directory to write the merged wheel into (created if missing): pass a directory, e.g. -o dist")
-    writable_directory(output_dir, "the output directory", fix)
+    writable_directory(output_dir, f"cannot write the output directory {output_dir}", fix)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._version import __version__
+from ..cache import writable_directory
 from ..errors import BackendError, log
 from ..locking import locked
-from ..settings import Settings
+from ..settings import MachineSettings, Settings
 from ..target_uwsgi.abi import TargetAbi, target_abi
 from ..target_uwsgi.find import ChosenUwsgi, warn_fallback
 from ..target_uwsgi.kit import UwsgiKit
@@ -37,9 +38,9 @@ class UwsgiBuild:
     glibc: str | None  # the newest GLIBC_x.y its .so files need (needs.py); None off glibc
     python: str | None  # cp311: a pyuwsgi build whose plugins call the Python C API serves that CPython only
 
-    def record(self, config: Settings) -> dict[str, object]:
+    def record(self, distribution: str) -> dict[str, object]:
         return {
-            "distribution": config.name,
+            "distribution": distribution,
             "plugins": [plugin.name for plugin in self.plugins],
             **self.abi.record(),  # what the runtime module's record_fits compares with a uwsgi binary
             "uwsgi_version": self.abi.kit.version,
@@ -50,17 +51,17 @@ class UwsgiBuild:
             "built_by": f"uwsgi-plugin-backend {__version__}",
         }
 
-    def stage(self, config: Settings, builds_dir: Path) -> None:
-        """Copy the plugins and their record into ``builds_dir/<ABI directory>/``."""
-        target = builds_dir / self.abi.build_dir_name
-        target.mkdir(parents=True)
+    def stage(self, distribution: str, target: Path) -> None:
+        """Copy the plugins and their record (of ``distribution``) into ``target``,
+        the ABI's directory (``<builds dir>/<build_dir_name>``)."""
+        target.mkdir(parents=True, exist_ok=True)
         for plugin in self.plugins:  # uWSGI opens the loader, which opens the real plugin beside it
             shutil.copyfile(plugin.shared_object, target / real_plugin_name(plugin.name))
             shutil.copyfile(self.loaders[plugin.name], target / plugin.shared_object.name)
-        (target / "build.json").write_text(json.dumps(self.record(config), indent=2, sort_keys=True) + "\n")
+        (target / "build.json").write_text(json.dumps(self.record(distribution), indent=2, sort_keys=True) + "\n")
 
 
-def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Path) -> list[TargetAbi]:
+def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Path, machine: MachineSettings) -> list[TargetAbi]:
     """Read each binary's kit and compute its ABI, then (``variants``, the
     abi-variants setting) the ABIs of its other feature sets. Two with the same
     ABI key are built for once, when each build would fit the other binary (the
@@ -71,18 +72,18 @@ def distinct_abis(chosen: list[ChosenUwsgi], variants: tuple[str, ...], work: Pa
         log(f"building for {target.path} ({target.reason})")
         if target.fallback:
             warn_fallback(target)
-        abi = _add(abis, target_abi(read_kit(target.path)))
+        abi = _add(abis, target_abi(read_kit(target.path, machine), machine.cache_dir))
         if abi is not None:
             log(f"  {abi.summary}, ABI key {abi.key}")
             binaries.append(abi)
     for abi in binaries if variants else []:
         from ..target_uwsgi.variants import variant_abis  # late: only variant builds need it
 
-        if find_pyuwsgi_module(abi.kit):
+        if find_pyuwsgi_module(abi.kit, machine.uwsgi_timeout):
             log(f"  abi-variants: none for {abi.kit.binary}, a pyuwsgi: its wheels on PyPI have one feature set")
             continue
         log(f"  abi-variants of {abi.kit.binary}: {', '.join(variants)}")
-        for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name)):
+        for variant in variant_abis(abi, variants, kit_directory(abi.kit, work / abi.build_dir_name), machine.cache_dir):
             if (added := _add(abis, variant)) and added.variant:
                 log(f"  abi-variant {added.variant.label}: {added.summary}, ABI key {added.key}")
     return list(abis.values())
@@ -129,15 +130,17 @@ def build_for(abi: TargetAbi, config: Settings, names: list[str], options: Build
     """Build every plugin of the project for ``abi``'s uwsgi in <build dir>/<its ABI directory>."""
     work = options.root / abi.build_dir_name
     kit_dir = kit_directory(abi.kit, work)
-    pyuwsgi = find_pyuwsgi_module(abi.kit)
+    pyuwsgi = find_pyuwsgi_module(abi.kit, config.machine.uwsgi_timeout)
     if pyuwsgi:
         log(f"  a pyuwsgi build ({pyuwsgi.path}): each plugin's loader finds the running pyuwsgi")
     plugins = []
     loaders = {}
     for index, (source, name) in enumerate(zip(config.plugin_dirs, names)):
         plugin_work = work / f"plugin-{index}"
-        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, real_plugin_link_flags(abi, name)))
-        loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader")
+        plugins.append(build_plugin(abi, kit_dir, source, plugin_work, options, name, real_plugin_link_flags(abi, name),
+                                    pyuwsgi))
+        loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader",
+                                       options.cache)
     glibc, python = machine_needs(abi, [plugin.shared_object for plugin in plugins], list(loaders.values()), pyuwsgi)
     return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders, glibc=glibc, python=python)
 
@@ -165,7 +168,7 @@ def first_kit_dir(settings: Settings, work: Path) -> Callable[[], Path | None]:
     def find() -> Path | None:
         try:
             chosen = find_uwsgis(settings.uwsgi, settings.uwsgi_origin, settings.uwsgi_base)
-            return kit_directory(read_kit(chosen[0].path), work)
+            return kit_directory(read_kit(chosen[0].path, settings.machine), work)
         except BackendError:
             return None
 
@@ -173,29 +176,26 @@ def first_kit_dir(settings: Settings, work: Path) -> Callable[[], Path | None]:
 
 
 @contextlib.contextmanager
-def build_root(settings: Settings) -> Iterator[Path]:
-    """-C build-dir=PATH, kept for incremental rebuilds; else a temporary directory."""
-    if settings.build_dir is None:
+def build_root(build_dir: Path | None, lock_timeout: float) -> Iterator[Path]:
+    """-C build-dir=PATH, kept for incremental rebuilds (one build at a time:
+    another waits ``lock_timeout`` seconds at most); else a temporary directory."""
+    if build_dir is None:
         with tempfile.TemporaryDirectory(prefix="uwsgi-plugin-backend-") as tmp:
             yield Path(tmp)
         return
-    root = settings.build_dir
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=root).close()  # writable? (access() says yes to root on a read-only mount)
-    except OSError as error:
-        raise BackendError(f"cannot use -C build-dir={root}: {error.strerror}; name a writable directory") from None
+    root = writable_directory(build_dir, f"cannot use -C build-dir={build_dir}", "name a writable directory")
     # One build at a time in a build directory; others wait (see locking.py).
-    with locked(root / ".lock", f"the build directory {root}"):
+    with locked(root / ".lock", f"the build directory {root}", lock_timeout):
         log(f"build directory {root} (kept: unchanged objects are reused)")
         yield root
 
 
 def compile_plugins(settings: Settings, chosen: list[ChosenUwsgi], root: Path, kept: bool) -> list[UwsgiBuild]:
     """Build the project's plugins once per distinct ABI of the ``chosen`` binaries, in ``root``."""
-    abis = distinct_abis(chosen, settings.abi_variants, root)
-    options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, verbose=settings.verbose,
-                           allow_outside=settings.allow_outside_sources, project=settings.root.resolve())
+    abis = distinct_abis(chosen, settings.abi_variants, root, settings.machine)
+    options = BuildOptions(root=root, kept=kept, jobs=settings.jobs, strip=settings.strip, cache=settings.machine.cache_dir,
+                           verbose=settings.verbose, allow_outside=settings.allow_outside_sources,
+                           project=settings.root.resolve())
     # Checked before compiling: a missing declaration is known without a compiler.
     names = plugin_names(settings, root, lambda: kit_directory(abis[0].kit, root))
     check_entry_points(settings, names)

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BackendError
+from ..settings import ENTRY_POINT_GROUP as GROUP
 from ..settings import Settings
 
-GROUP = "uwsgi.plugins"
 
-
-def user_package_dir(config: Settings) -> Path | None:
-    """The project's own import package, where scikit-build-core would find it."""
+def user_package_dir(root: Path, package: str) -> Path | None:
+    """The project's own import ``package``, where scikit-build-core would find it below ``root``."""
     for base in ("src", "python", "."):
-        candidate = config.root / base / config.package
+        candidate = root / base / package
         if (candidate / "__init__.py").is_file():
             return candidate
     return None
@@ -22,10 +21,9 @@ def user_package_dir(config: Settings) -> Path | None:
 
 def check_entry_points(config: Settings, plugin_names: list[str]) -> None:
     """Fail, with the exact lines to add, unless every plugin has its entry point."""
-    project = config.project
-    if "entry-points" in project.get("dynamic", []):
+    if "entry-points" in config.dynamic:
         return
-    declared = project.get("entry-points", {}).get(GROUP, {})
+    declared = config.entry_points
     missing = [name for name in plugin_names if name not in declared]
     strays = [name for name in declared if name not in plugin_names]
     if missing and strays:  # one mistake, the names disagree: say both at once
@@ -47,7 +45,7 @@ def check_entry_points(config: Settings, plugin_names: list[str]) -> None:
             f"installed plugins are found through it. Add to pyproject.toml:\n\n{header}\n{lines}\n"
         )
     _check_targets(config, declared, plugin_names)
-    own = user_package_dir(config)
+    own = user_package_dir(config.root, config.package)
     if own is None:
         return
     for name in plugin_names:

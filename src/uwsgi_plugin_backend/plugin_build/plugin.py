@@ -24,11 +24,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ..cache import CacheDir
 from ..errors import BackendError, log
 from ..target_uwsgi.abi import TargetAbi
 from ..target_uwsgi.compiler import FEATURE_HEADERS, missing_header, system_header_hint
+from ..target_uwsgi.pyuwsgi import PyuwsgiModule
 from . import warmup
-from ._driver import C_IDENTIFIER
+from ._driver import C_IDENTIFIER, DriverRequest
 from .layout_check import check_compile_flags
 
 DRIVER = Path(__file__).with_name("_driver.py")
@@ -134,7 +136,7 @@ def _prepare_tree(project: Path, plugin_source: Path, work: Path, kit_dir: Path 
 CHATTER = re.compile(r"^(\*\*\* uWSGI building and linking plugin|build time: |\*\*\* \w+ plugin built and available|\[.*\] \S+_plugin\.so$)")
 
 
-def _failure_message(plugin_source: Path, project: Path, failures: list[dict], output: str, verbose: bool = False) -> str:
+def _failure_message(plugin_source: Path, project: Path, failures: list[dict], output: str, verbose: bool) -> str:
     """The failing files first, each with all the compiler said and what it means,
     then the command (shortened unless the build is verbose)."""
     parts = []
@@ -156,28 +158,21 @@ def _failure_message(plugin_source: Path, project: Path, failures: list[dict], o
 def driver_env() -> dict[str, str]:
     """The environment of uwsgiplugin.py and uwsgiconfig.py: all of it, as under
     uwsgi --build-plugin (uWSGI's python plugin reads UWSGI_PYTHON_NOLIB), but
-    the backend's own settings, which the backend hands the driver itself."""
+    the backend's own settings: the driver's come in its request."""
     return {key: value for key, value in os.environ.items() if not key.startswith("UWSGI_PLUGIN_BACKEND_")}
 
 
-def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path, work: Path, env: dict[str, str],
-                *build_args: str, verbose: bool = False, allow_outside: bool = False) -> dict:
-    """Check (``mode`` "check") or check and build ("build") the plugin copy; return
-    the driver's result: its NAME, and the CFLAGS it compiled with.
-    ``build_args`` start with the kit's uwsgiconfig.py, which uwsgiplugin.py may import."""
-    result_file = work / "check.json"
+def _run_driver(request: DriverRequest, plugin_copy: Path, work: Path, env: dict[str, str]) -> dict:
+    """Run the driver in the plugin copy on ``request`` (written into ``work``), with
+    ``env`` for uwsgiconfig.py; return its result: the NAME, and the CFLAGS it compiled with."""
+    result_file = Path(request.result)
     result_file.unlink(missing_ok=True)
-    uwsgiconfig, *rest = build_args or ("-",)
+    request_file = work / "request.json"
+    request.write(str(request_file))
     with subprocess.Popen(
-        [sys.executable, str(DRIVER), mode, uwsgiconfig, str(plugin_source), str(result_file), *rest],
+        [sys.executable, str(DRIVER), str(request_file)],
         cwd=plugin_copy,
-        env={
-            **driver_env(),
-            **env,
-            "UWSGI_PLUGIN_BACKEND_PROJECT_ROOT": str(project),
-            **({"UWSGI_PLUGIN_BACKEND_VERBOSE": "1"} if verbose else {}),
-            **({"UWSGI_PLUGIN_BACKEND_ALLOW_OUTSIDE": "1"} if allow_outside else {}),
-        },
+        env={**driver_env(), **env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -194,10 +189,11 @@ def _run_driver(mode: str, plugin_copy: Path, plugin_source: Path, project: Path
     if result.get("error"):
         raise BackendError(result["error"])
     if process.returncode != 0 or not result.get("name"):
-        raise BackendError(_failure_message(plugin_source, project, result.get("failures", []), output, verbose))
+        raise BackendError(_failure_message(Path(request.plugin_dir), Path(request.project_root),
+                                            result.get("failures", []), output, request.verbose))
     commands = set(result.get("commands", []))  # printed by uwsgiconfig.py, Debian's at every verbosity
     for line in output.splitlines():
-        if verbose or not (CHATTER.match(line) or line in commands):
+        if request.verbose or not (CHATTER.match(line) or line in commands):
             log(f"  {line}")
     return result
 
@@ -272,29 +268,33 @@ def plugin_name(plugin_source: Path, work: Path, skip: Path, allow_outside: bool
     project = project or plugin_source
     plugin_copy = _prepare_tree(project, plugin_source, work, None, skip)
     kit = kit_dir()
-    return _run_driver("check", plugin_copy, plugin_source, project, work, {},
-                       *([str(kit / "uwsgiconfig.py")] if kit else []), allow_outside=allow_outside)["name"]
+    request = DriverRequest(mode="check", plugin_dir=str(plugin_source), project_root=str(project),
+                            result=str(work / "check.json"), uwsgiconfig=str(kit / "uwsgiconfig.py") if kit else None,
+                            allow_outside=allow_outside)
+    return _run_driver(request, plugin_copy, work, {})["name"]
 
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
     """The build directory ``root`` (``kept`` between builds, or temporary), how
-    many compilers run at once, whether debug information is stripped, and
-    whether every compiler command is logged."""
+    many compilers run at once, whether debug information is stripped, where
+    symbol checks are remembered, and whether every compiler command is logged."""
 
     root: Path
     kept: bool
     jobs: int
     strip: bool
+    cache: CacheDir
     verbose: bool = False
     allow_outside: bool = False
     project: Path | None = None  # the project root; None: the plugin directory is the project
 
 
 def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path, options: BuildOptions, name: str,
-                 link_flags: list[str]) -> BuiltPlugin:
-    """Build plugin ``name`` in ``plugin_source`` for ``abi``'s uwsgi in ``work``,
-    with ``link_flags`` added to the link."""
+                 link_flags: list[str], pyuwsgi: PyuwsgiModule | None) -> BuiltPlugin:
+    """Build plugin ``name`` in ``plugin_source`` for ``abi``'s uwsgi (which runs
+    the ``pyuwsgi`` module, for a pyuwsgi build) in ``work``, with ``link_flags``
+    added to the link."""
     kit = abi.kit
     log(f"building plugin {name} from {plugin_source} for {abi.summary}")
     project = options.project or plugin_source
@@ -306,10 +306,11 @@ def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path,
         "CFLAGS": " ".join([*os.environ.get("CFLAGS", "").split(), *prefix_map]),
         "LDFLAGS": " ".join([*os.environ.get("LDFLAGS", "").split(), *link_flags]),
     }
-    result = _run_driver(
-        "build", plugin_copy, plugin_source, project, work, env, str(kit_dir / "uwsgiconfig.py"), str(options.jobs), str(work / "objects"),
-        "kept" if options.kept else "temporary", verbose=options.verbose, allow_outside=options.allow_outside,
-    )
+    request = DriverRequest(mode="build", plugin_dir=str(plugin_source), project_root=str(project),
+                            result=str(work / "check.json"), uwsgiconfig=str(kit_dir / "uwsgiconfig.py"),
+                            uwsgi_version=kit.version, allow_outside=options.allow_outside, verbose=options.verbose,
+                            jobs=options.jobs, objects_dir=str(work / "objects"), kept=options.kept)
+    result = _run_driver(request, plugin_copy, work, env)
     if result["name"] != name:
         raise BackendError(f"{plugin_source / 'uwsgiplugin.py'} gave NAME {name!r} first and {result['name']!r} when building; "
                            "NAME must not change")
@@ -320,7 +321,7 @@ def build_plugin(abi: TargetAbi, kit_dir: Path, plugin_source: Path, work: Path,
         raise BackendError(f"building the plugin in {plugin_source} wrote no {shared_object.name}")
     from .symbols import check_symbols  # late: pyelftools is imported while compiling (wheel.py)
 
-    check_symbols(shared_object, name, kit, abi.variant)
+    check_symbols(shared_object, name, kit, pyuwsgi, options.cache, abi.variant)
     if options.strip:
         strip_debug_info(shared_object)
     return BuiltPlugin(name=name, shared_object=shared_object)

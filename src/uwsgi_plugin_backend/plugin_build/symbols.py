@@ -24,12 +24,12 @@ from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.gnuversions import GNUVerSymSection
 from elftools.elf.sections import Section
 
-from ..cache import cache_root
+from ..cache import CacheDir
 from ..errors import BackendError, log
 from ..runtime_api import elf_interpreter, libc_family, process_elf
 from ..target_uwsgi.abi import VariantOf
 from ..target_uwsgi.kit import UwsgiKit
-from ..target_uwsgi.pyuwsgi import find_pyuwsgi_module
+from ..target_uwsgi.pyuwsgi import PyuwsgiModule
 from .dynamic_loader import Loader, Unresolved, expand_origin
 
 SHN_UNDEF = 0
@@ -120,15 +120,10 @@ def _read(path: Path) -> ElfSymbols | None:
         return None
 
 
-def _hosts(kit: UwsgiKit) -> list[Path]:
+def _hosts(kit: UwsgiKit, module: PyuwsgiModule | None) -> list[Path]:
     """The ELF files that make the process before the plugin is opened: the
     executable first (the binary; for pyuwsgi the Python that runs it), then
-    what it opens itself (pyuwsgi's extension module)."""
-    try:
-        module = find_pyuwsgi_module(kit)
-    except BackendError as error:  # checked where pyuwsgi builds are set up; here, be tolerant
-        log(f"  symbol check: {error}")
-        module = None
+    what it opens itself (pyuwsgi's extension ``module``)."""
     if module is not None:
         return [Path(process_elf(str(kit.binary))), module.path]
     return [kit.binary.resolve()]  # the loader's $ORIGIN of an executable is where its links lead
@@ -141,11 +136,12 @@ class Provided:
     libraries: list[Path]  # the libraries the loader brings in, in load order
 
 
-def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
-    """Every symbol the loading process offers the plugin: of uwsgi, of the plugin,
-    and of every library the loader brings in for either; None when the uwsgi
-    binary cannot be read (then nothing is checked)."""
-    hosts = [_read(path) for path in _hosts(kit)]
+def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit, pyuwsgi: PyuwsgiModule | None) -> Provided | None:
+    """Every symbol the loading process offers the plugin: of uwsgi (and the
+    ``pyuwsgi`` module it runs), of the plugin, and of every library the loader
+    brings in for either; None when the uwsgi binary cannot be read (then
+    nothing is checked)."""
+    hosts = [_read(path) for path in _hosts(kit, pyuwsgi)]
     if hosts[0] is None:
         return None
     try:
@@ -160,13 +156,15 @@ def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit) -> Provided | None:
     return Provided(symbols, unresolved, [item.elf.path for item in loaded if not any(item.elf is root for root in [*roots, plugin])])
 
 
-def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, variant: VariantOf | None = None) -> None:
+def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, pyuwsgi: PyuwsgiModule | None, cache: CacheDir,
+                  variant: VariantOf | None = None) -> None:
     """Fail the build when ``shared_object`` leaves a symbol undefined that the
-    loading uwsgi cannot provide. The result is remembered per plugin and binary.
-    For a ``variant`` of the binary, the functions uwsgi.h declares only with a
-    feature the variant lacks are not provided, and those only the variant has are."""
+    loading uwsgi (running ``pyuwsgi``, for a pyuwsgi build) cannot provide. The
+    result is remembered in ``cache`` per plugin and binary. For a ``variant`` of
+    the binary, the functions uwsgi.h declares only with a feature the variant
+    lacks are not provided, and those only the variant has are."""
     digest = hashlib.sha256(shared_object.read_bytes() + str(kit.binary.resolve()).encode() + kit.cflags.encode())
-    marker = cache_root() / "symbol-checks" / digest.hexdigest()[:32]
+    marker = cache.path() / "symbol-checks" / digest.hexdigest()[:32]
     if marker.exists():
         return
     symbols = ElfSymbols(shared_object)
@@ -177,13 +175,13 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, variant: Vari
             f"that name and would refuse to load it. Name the plugin's struct {struct_name} (NAME in uwsgiplugin.py "
             f"is {plugin!r})"
         )
-    provided = provided_symbols(symbols, kit)
+    provided = provided_symbols(symbols, kit, pyuwsgi)
     if provided is None:
         log(f"  symbol check skipped: cannot read the symbols of {kit.binary}")
         return
     if variant is not None:
         # Of what only the binary's feature set declares, what the binary itself defines (not a library's).
-        binary = _read(_hosts(kit)[-1])
+        binary = _read(_hosts(kit, pyuwsgi)[-1])
         lacking = sorted(symbols.undefined & variant.removed & (binary.defined if binary else variant.removed))
         if lacking:
             raise BackendError(f"plugin {plugin} calls {', '.join(lacking)}, which a uWSGI built with {variant.label} "

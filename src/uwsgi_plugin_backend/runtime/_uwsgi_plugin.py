@@ -75,7 +75,7 @@ BACKEND_API = [
     "ask_for_pyuwsgi",
     "binary_abi",
     "binary_identity",
-    "cache_dir",
+    "cache_dir_named",
     "dot_h_hash",
     "elf_interpreter",
     "fallback_builds_dir",
@@ -570,15 +570,19 @@ def binary_identity(uwsgi: str, timeout: float = 60) -> str:
 
 
 def cache_dir() -> Path:
+    """The cache as $UWSGI_PLUGIN_BACKEND_CACHE_DIR names it (cache_dir_named)."""
+    return cache_dir_named(os.environ.get(CACHE_ENV))
+
+
+def cache_dir_named(explicit: str | None) -> Path:
     """The backend's cache, always an absolute path (a relative one would land in
-    whatever directory a build runs in, the project's own):
-    $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
+    whatever directory a build runs in, the project's own): ``explicit``, the
+    value of $UWSGI_PLUGIN_BACKEND_CACHE_DIR (relative: refused), else $XDG_CACHE_HOME
     (relative: ignored, as the XDG spec says), else ~/.cache, else, with no
     usable home, a directory of this user's in the temporary directory. A cache
     the user did not name is made (0700) and must be one no other user can
     change (trusted_directory): it holds kits whose uwsgiconfig.py every build runs.
     Refusal is a NotADirectoryError: the runtime then works uncached, the backend stops."""
-    explicit = os.environ.get(CACHE_ENV)
     if explicit:
         if not os.path.isabs(explicit):
             raise NotADirectoryError(
@@ -1078,16 +1082,16 @@ def main(argv: list[str] | None = None) -> int:
         directory = plugin_dir(args.uwsgi)
         print(_ini_section(directory) if args.ini else directory)
     except NoMatchingBuild as error:
-        print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
-        return 1
+        message = str(error)
     except (OSError, ValueError, KeyError) as error:
         if isinstance(error, NotADirectoryError) and error.filename is None:  # refused; it says what to do
-            print(f"uwsgi-plugin-backend: error: {error}", file=sys.stderr)
-            return 1
-        # An editable install's build directory (or this wheel's records) that cannot be read.
-        where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
-        fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
-               if EDITABLE_POINTER.exists() else f"reinstall it: pip install --force-reinstall {__package__}")
-        print(f"uwsgi-plugin-backend: error: cannot read this package's plugin builds ({where}); {fix}", file=sys.stderr)
-        return 1
-    return 0
+            message = str(error)
+        else:  # an editable install's build directory (or this wheel's records) that cannot be read
+            where = f"{getattr(error, 'filename', None) or ''}: {getattr(error, 'strerror', None) or error!r}".lstrip(": ")
+            fix = ("rebuild it: uwsgi-plugin-backend rebuild PROJECT (or pip install -e PROJECT again)"
+                   if EDITABLE_POINTER.exists() else f"reinstall it: pip install --force-reinstall {__package__}")
+            message = f"cannot read this package's plugin builds ({where}); {fix}"
+    else:
+        return 0
+    print(f"uwsgi-plugin-backend: error: {message}", file=sys.stderr)  # as the backend's errors.report
+    return 1

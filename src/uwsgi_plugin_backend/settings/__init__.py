@@ -5,10 +5,13 @@ environment variables.
 Precedence, the same for every option: ``-C KEY=VALUE``, then the environment
 variable, then ``[tool.uwsgi-plugin]``, then the default. Each hook calls
 ``load_settings`` once, before anything is compiled, and hands the result
-down; nothing below the hooks reads config settings. Config settings that are
-not ours go to scikit-build-core; a key known to neither is an error with the
-closest match. The reference table in docs/reference.md and the JSON schema are written
-from OPTIONS: ``python -m uwsgi_plugin_backend.settings.reference``.
+down; nothing below the hooks reads config settings, pyproject.toml or the
+environment's settings again. Config settings that are not ours go to
+scikit-build-core; a key known to neither is an error with the closest match.
+An option is a field of the model (``option()`` says where it may be given),
+and the docstring under the field is its help: the reference table in
+docs/reference.md and the JSON schema are written from them,
+``python -m uwsgi_plugin_backend.settings.reference``.
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from ..cache import CacheDir
 from ..errors import BackendError
 from ..locking import TIMEOUT_ENV as LOCK_TIMEOUT_ENV
-from ..locking import TIMEOUT_SECONDS as LOCK_TIMEOUT_SECONDS
 from ..runtime_api import CACHE_ENV
 from ..runtime_api import ENV_VAR as UWSGI_ENV
 
-# How long a uwsgi binary may take to answer a question (read by target_uwsgi.kit).
+# How long a uwsgi binary may take to answer a question (the setting uwsgi-timeout).
 UWSGI_TIMEOUT_ENV = "UWSGI_PLUGIN_BACKEND_UWSGI_TIMEOUT"
-UWSGI_TIMEOUT_SECONDS = 60.0
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +40,7 @@ else:  # a declared dependency there (pyproject.toml)
     import tomli as tomllib
 
 TABLE = "tool.uwsgi-plugin"
+ENTRY_POINT_GROUP = "uwsgi.plugins"
 ConfigSettings = Mapping[str, Union[str, Sequence[str]]]
 KIND_NAMES = {str: "a string", list: "a list", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
 
@@ -54,7 +57,6 @@ class Option:
     key: str
     kind: type  # str, bool, int, float or list (of strings)
     default: object  # the value when nothing gives one, or Described: worked out by the build
-    help: str
     pyproject: bool = False
     config: str | None = None
     env: str | None = None
@@ -68,53 +70,113 @@ class Option:
         return f"`{self.default:g}`" if isinstance(self.default, float) else f"`{json.dumps(self.default)}`"
 
 
-OPTIONS = (
-    Option("plugins", list, ["."], "Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel.", pyproject=True),
-    Option("package", str, Described("the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)"), "The import package inside the wheel that holds the plugins and `plugin_dir()`.", pyproject=True),
-    Option("uwsgi", list, Described("the uwsgi beside the build's interpreter (or the one that started the build), then on PATH"), "The uwsgi binary (or a list of them) to build for: an absolute path (best: frontends run the build in the project directory, so a relative one in `-C` or the environment is taken from pyproject.toml's directory too) or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel. `-C uwsgi` may repeat.", pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True),
-    Option("strip", bool, False, "Strip debug information from the built plugins (`strip --strip-debug`).", pyproject=True, config="strip"),
-    Option("allow-outside-sources", bool, False, "Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin directory but inside the project need nothing); they are read where they are.", pyproject=True),
-    Option("ship-sources", bool, True, "Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for.", pyproject=True),
-    Option("pin-uwsgi", bool, False, "Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the target binary belongs to one); needs `dynamic = [\"dependencies\"]` in `[project]`.", pyproject=True),
-    Option("abi-variants", list, (), "Also build the plugins for the other feature sets a uwsgi of the same release could have: `\"all\"` for those pip's uWSGI turns on by what is installed (`ssl`; `pcre`: PCRE or PCRE2 with routing, or neither; `zlib`; `libcap`), or a list of those names and of macros of uwsgi.h (`UWSGI_DEBUG_BUFFER`: with and without). Each feature set gets its own ABI key and build in the wheel; one that cannot be built here is skipped, with a log line saying why. `-C abi-variants=ssl,pcre`.", pyproject=True, config="abi-variants", env="UWSGI_PLUGIN_BACKEND_ABI_VARIANTS", one_or_more=True),
-    Option("jobs", int, Described("the usable cores"), "How many compilers run at once.", config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS"),
-    Option("build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"), "A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed.", config="build-dir"),
-    Option("verbose", bool, False, "Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too).", config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE"),
-    Option("cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"), "Where build kits, compiled loaders, ABI keys and editable builds are cached (also read by installed plugin wheels).", env=CACHE_ENV),
-    Option("uwsgi-timeout", float, UWSGI_TIMEOUT_SECONDS, "Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`.", env=UWSGI_TIMEOUT_ENV),
-    Option("lock-timeout", float, LOCK_TIMEOUT_SECONDS, "Seconds a build waits for another build using the same build directory or cache entry.", env=LOCK_TIMEOUT_ENV),
-)
+def option(key: str, kind: type, default: object, **where: Any) -> Any:
+    """A field of the model that a user sets, and where (an Option); the docstring under it is its help."""
+    return dataclasses.field(metadata={"option": Option(key, kind, default, **where)})
+
+
+@dataclasses.dataclass(frozen=True)
+class MachineSettings:
+    """What the environment alone sets, for every project and command on this
+    machine: where the cache is, and how long to wait."""
+
+    cache_dir: CacheDir = option(
+        "cache-dir", str, Described("`$XDG_CACHE_HOME/uwsgi-plugin-backend`, else `~/.cache/uwsgi-plugin-backend`"),
+        env=CACHE_ENV)
+    """Where build kits, compiled loaders, ABI keys and editable builds are cached (also read by installed plugin wheels)."""
+    uwsgi_timeout: float = option("uwsgi-timeout", float, 60.0, env=UWSGI_TIMEOUT_ENV)
+    """Seconds a uwsgi binary may take to answer `--version`, `--cflags`, `--dot-h`, `--config-py`
+    (and pyuwsgi's Python, where its module is)."""
+    lock_timeout: float = option("lock-timeout", float, 600.0, env=LOCK_TIMEOUT_ENV)
+    """Seconds a build waits for another build using the same build directory or cache entry."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a build needs to know, parsed and checked: what it reads of
+    pyproject.toml besides its own table, what is worked out from the options,
+    the machine's settings and scikit-build-core's; then the options, in the
+    order of the reference (a field that is an option has no default, whatever
+    a type checker reads into ``= option(...)``)."""
+
+    root: Path
+    name: str  # [project] name
+    dynamic: tuple[str, ...]  # [project] dynamic: the fields a build provides
+    entry_points: dict[str, str]  # [project.entry-points."uwsgi.plugins"]: plugin NAME -> object reference
+    metadata_files: tuple[str, ...]  # the files that [project] readme and license name
+    license_files: tuple[str, ...] | None  # [project] license-files; None: PEP 639's default patterns
+    sdist_exclude: tuple[str, ...]  # [tool.scikit-build] sdist.exclude, which -C sdist.exclude replaces
+    uwsgi_origin: str  # where `uwsgi` was given ("-C uwsgi", ...), "" for the default
+    uwsgi_base: Path  # relative uwsgi paths are relative to this
+    machine: MachineSettings  # the environment's own settings, which commands outside a project read too
+    skbuild: dict[str, str | list[str]]  # config settings for scikit-build-core
+    given: dict[str, str | list[str]]  # the config settings as given, for an editable install to remember
+    plugin_dirs: tuple[Path, ...] = option("plugins", list, ["."], pyproject=True)
+    """Directories (relative to pyproject.toml) holding a `uwsgiplugin.py`; each becomes `<NAME>_plugin.so` in the one wheel."""
+    package: str = option(
+        "package", str, Described("the project name, normalized (`uwsgi-plugin-hello` -> `uwsgi_plugin_hello`)"),
+        pyproject=True)
+    """The import package inside the wheel that holds the plugins and `plugin_dir()`."""
+    uwsgi: tuple[str, ...] = option(
+        "uwsgi", list, Described("the uwsgi beside the build's interpreter (or the one that started the build), then on PATH"),
+        pyproject=True, config="uwsgi", env=UWSGI_ENV, one_or_more=True)
+    """The uwsgi binary (or a list of them) to build for: an absolute path (best: frontends run the build in the
+    project directory, so a relative one in `-C` or the environment is taken from pyproject.toml's directory too)
+    or a command name looked up on PATH. The plugins are built once per distinct ABI key, into one wheel.
+    `-C uwsgi` may repeat."""
+    strip: bool = option("strip", bool, False, pyproject=True, config="strip")
+    """Strip debug information from the built plugins (`strip --strip-debug`)."""
+    allow_outside_sources: bool = option("allow-outside-sources", bool, False, pyproject=True)
+    """Let `GCC_LIST` name files outside the project, the directory holding pyproject.toml (files beside the plugin
+    directory but inside the project need nothing); they are read where they are."""
+    ship_sources: bool = option("ship-sources", bool, True, pyproject=True)
+    """Carry the plugin sources and pyproject.toml in the wheel (`<package>/_sources/`), so that
+    `uwsgi-plugin-backend build-missing <distribution>` can build for a uwsgi the wheel has no build for."""
+    pin_uwsgi: bool = option("pin-uwsgi", bool, False, pyproject=True)
+    """Add `Requires-Dist` on the exact `uwsgi` or `pyuwsgi` release the plugins are built against (when the
+    target binary belongs to one); needs `dynamic = ["dependencies"]` in `[project]`."""
+    abi_variants: tuple[str, ...] = option("abi-variants", list, (), pyproject=True, config="abi-variants",
+                                           env="UWSGI_PLUGIN_BACKEND_ABI_VARIANTS", one_or_more=True)
+    """Also build the plugins for the other feature sets a uwsgi of the same release could have: `"all"` for those
+    pip's uWSGI turns on by what is installed (`ssl`; `pcre`: PCRE or PCRE2 with routing, or neither; `zlib`;
+    `libcap`), or a list of those names and of macros of uwsgi.h (`UWSGI_DEBUG_BUFFER`: with and without). Each
+    feature set gets its own ABI key and build in the wheel; one that cannot be built here is skipped, with a log
+    line saying why. `-C abi-variants=ssl,pcre`."""
+    jobs: int = option("jobs", int, Described("the usable cores"), config="jobs", env="UWSGI_PLUGIN_BACKEND_JOBS")
+    """How many compilers run at once."""
+    build_dir: Path | None = option(
+        "build-dir", str, Described("a temporary directory (editable installs: one per project in the cache)"),
+        config="build-dir")
+    """A build directory kept between builds: unchanged objects are reused, and the last wheel when nothing changed."""
+    verbose: bool = option("verbose", bool, False, config="build.verbose", env="UWSGI_PLUGIN_BACKEND_VERBOSE")
+    """Log every compiler command (`-C build.verbose`, scikit-build-core's name, is passed on to it too)."""
+
+
+def option_fields(model: type) -> list[tuple[str, Option]]:
+    """The fields of ``model`` that are options: (field name, Option), in order."""
+    return [(field.name, field.metadata["option"]) for field in dataclasses.fields(model) if "option" in field.metadata]
+
+
+MODELS = (Settings, MachineSettings)  # the reference's order: the project's options, then the machine's
+OPTIONS = tuple(option for model in MODELS for _, option in option_fields(model))
 BY_CONFIG = {option.config: option for option in OPTIONS if option.config}
 # -C keys that are ours and still passed on, because scikit-build-core knows them too.
 SHARED_CONFIG = ("build.verbose",)
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """Everything a build needs to know, parsed and checked."""
+def option_help() -> dict[str, str]:
+    """Each option's help: the docstring under its field, read from this file
+    (by the reference and the schema; a build never needs it)."""
+    import ast
 
-    root: Path
-    pyproject: dict[str, Any]
-    name: str
-    package: str
-    plugin_dirs: tuple[Path, ...]
-    uwsgi: tuple[str, ...]
-    uwsgi_origin: str  # where `uwsgi` was given ("-C uwsgi", ...), "" for the default
-    uwsgi_base: Path  # relative uwsgi paths are relative to this
-    strip: bool
-    allow_outside_sources: bool
-    pin_uwsgi: bool
-    ship_sources: bool
-    abi_variants: tuple[str, ...]  # "all", feature names (ssl, pcre, zlib, libcap) or macros; () for none
-    jobs: int
-    build_dir: Path | None
-    verbose: bool
-    skbuild: dict[str, str | list[str]]  # config settings for scikit-build-core
-    given: dict[str, str | list[str]]  # the config settings as given, for an editable install to remember
-
-    @property
-    def project(self) -> dict[str, Any]:
-        return self.pyproject.get("project", {})
+    docs: dict[str, str] = {}
+    for node in ast.parse(Path(__file__).read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            for field, after in zip(node.body, node.body[1:]):
+                if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+                        and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
+                    docs[f"{node.name}.{field.target.id}"] = " ".join(str(after.value.value).split())
+    return {option.key: docs[f"{model.__name__}.{name}"] for model in MODELS for name, option in option_fields(model)}
 
 
 def load_pyproject(root: Path) -> dict[str, Any]:
@@ -313,8 +375,48 @@ def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> Settings:
-    """Read pyproject.toml in ``root``, the config settings and the environment, and check them all."""
+def _values(options: Sequence[Option], given: ConfigSettings, table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each option's value and where it came from (resolve), NUL bytes refused."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for option in options:
+        values[option.key], origins[option.key] = resolve(option, given, table)
+        refuse_nul(values[option.key], origins[option.key])
+    return values, origins
+
+
+def load_machine_settings() -> MachineSettings:
+    """The environment's own settings: for a build (load_settings), and for the
+    commands that need no project (info, build-missing)."""
+    values, _ = _values([option for _, option in option_fields(MachineSettings)], {}, {})
+    return MachineSettings(cache_dir=CacheDir(values["cache-dir"]), uwsgi_timeout=values["uwsgi-timeout"],
+                           lock_timeout=values["lock-timeout"])
+
+
+def _named_files(project: dict[str, Any]) -> tuple[str, ...]:
+    """The files [project] names: its readme (a path, or a table's ``file``), its
+    license when a table's ``file`` (a license string is an SPDX expression)."""
+    readme, license_ = project.get("readme"), project.get("license")
+    named = [readme.get("file") if isinstance(readme, dict) else readme,
+             license_.get("file") if isinstance(license_, dict) else None]
+    return tuple(name for name in named if isinstance(name, str))
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+
+def _table(parent: object, *keys: str) -> dict[str, Any]:
+    """The table at ``keys`` below ``parent``, else an empty one (scikit-build-core checks its shape)."""
+    for key in keys:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    return parent if isinstance(parent, dict) else {}
+
+
+def load_settings(root: Path, config_settings: ConfigSettings | None = None,
+                  machine: MachineSettings | None = None) -> Settings:
+    """Read pyproject.toml in ``root``, the config settings and the environment
+    (unless the caller read the ``machine``'s settings already), and check them all."""
     given = {key: value if isinstance(value, str) else list(value) for key, value in (config_settings or {}).items()}
     check_config_keys(given)
     for key, value in given.items():  # scikit-build-core's keys too
@@ -325,11 +427,7 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
         raise BackendError("pyproject.toml has no [project] table with a name; add [project] name = \"...\"")
     _check_dynamic(pyproject)
     table = _check_table(pyproject.get("tool", {}).get("uwsgi-plugin", {}))
-    values: dict[str, object] = {}
-    origins: dict[str, str] = {}
-    for option in OPTIONS:
-        values[option.key], origins[option.key] = resolve(option, given, table)
-        refuse_nul(values[option.key], origins[option.key])
+    values, origins = _values([option for _, option in option_fields(Settings)], given, table)
     package = values["package"] or default_package(project["name"])
     if not isinstance(package, str) or not package.isidentifier():
         raise BackendError(
@@ -337,23 +435,29 @@ def load_settings(root: Path, config_settings: ConfigSettings | None = None) -> 
             "set package = \"some_name\" in [tool.uwsgi-plugin]"
         )
     build_dir = values["build-dir"]
+    license_files = project.get("license-files")
     return Settings(
         root=root,
-        pyproject=pyproject,
         name=project["name"],
+        dynamic=_strings(project.get("dynamic")),
+        entry_points=_table(project, "entry-points", ENTRY_POINT_GROUP),
+        metadata_files=_named_files(project),
+        license_files=_strings(license_files) if isinstance(license_files, list) else None,
+        sdist_exclude=_strings(_table(pyproject, "tool", "scikit-build", "sdist").get("exclude")),
         package=package,
-        plugin_dirs=_plugin_dirs(root, values["plugins"]),  # type: ignore[arg-type]
-        uwsgi=tuple(values["uwsgi"] or ()),  # type: ignore[arg-type]
+        plugin_dirs=_plugin_dirs(root, values["plugins"]),
+        uwsgi=tuple(values["uwsgi"] or ()),
         uwsgi_origin=origins["uwsgi"],
         uwsgi_base=root if origins["uwsgi"].startswith(TABLE) else Path.cwd(),
         strip=bool(values["strip"]),
         allow_outside_sources=bool(values["allow-outside-sources"]),
         pin_uwsgi=bool(values["pin-uwsgi"]),
         ship_sources=bool(values["ship-sources"]),
-        abi_variants=_abi_variants(values["abi-variants"], origins["abi-variants"]),  # type: ignore[arg-type]
-        jobs=values["jobs"] or _usable_cores(),  # type: ignore[arg-type]
+        abi_variants=_abi_variants(values["abi-variants"], origins["abi-variants"]),
+        jobs=values["jobs"] or _usable_cores(),
         build_dir=Path(build_dir).absolute() if isinstance(build_dir, str) else None,
         verbose=bool(values["verbose"]),
+        machine=machine or load_machine_settings(),
         skbuild={key: value for key, value in given.items() if key not in BY_CONFIG or key in SHARED_CONFIG},
         given=given,
     )

@@ -1,5 +1,6 @@
 """The generated documentation of the settings: the reference table in docs/reference.md
-and the JSON schema of ``[tool.uwsgi-plugin]``, both made from settings.OPTIONS.
+and the JSON schema of ``[tool.uwsgi-plugin]``, both made from the options of the
+settings model and the docstrings under their fields (settings.option_help).
 
     python -m uwsgi_plugin_backend.settings.reference     # rewrite both in this checkout
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..settings import OPTIONS, TABLE
+from ..settings import OPTIONS, TABLE, option_help
 from .schema import SCHEMA_FILE, schema_text
 
 REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "reference.md"
@@ -22,12 +23,13 @@ def reference_table() -> str:
     """One row per option: where it may be set, its type, default and meaning."""
     rows = ["| setting | `[tool.uwsgi-plugin]` | `-C` | environment | type | default | meaning |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
+    help_of = option_help()
     for option in OPTIONS:
         kind = "string or list of strings" if option.one_or_more else KINDS[option.kind]
         where = [f"`{option.key}`" if option.pyproject else "",
                  f"`{option.config}`" + (" (may repeat)" if option.kind is list else "") if option.config else "",
                  f"`{option.env}`" if option.env else ""]
-        rows.append(f"| {option.key} | {' | '.join(where)} | {kind} | {option.shown_default} | {option.help} |")
+        rows.append(f"| {option.key} | {' | '.join(where)} | {kind} | {option.shown_default} | {help_of[option.key]} |")
     return "\n".join(rows) + "\n"
 
 

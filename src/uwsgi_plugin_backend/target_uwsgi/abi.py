@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..cache import CacheDir
 from ..errors import BackendError
 from ..runtime_api import KEY_FORMAT, NoMatchingBuild, abi_lines, hash_of_parts, platform_of
 from .compiler import compiler_program
@@ -87,17 +88,17 @@ class TargetAbi:
                 and abi_lines(other.cflags, self.learned.record()) == self.lines)
 
 
-def target_abi(kit: UwsgiKit) -> TargetAbi:
-    """Learn ``kit``'s layouts (the compiler runs unless cached) and compute its key."""
+def target_abi(kit: UwsgiKit, cache: CacheDir) -> TargetAbi:
+    """Learn ``kit``'s layouts (the compiler runs unless cached in ``cache``) and compute its key."""
     try:
         elf_part = platform_of(str(kit.binary))
     except NoMatchingBuild as error:
         raise BackendError(f"{error}; name a uwsgi binary or pyuwsgi's uwsgi script") from None
     if kit.directory is not None:
-        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler_program())
+        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler_program(), cache)
     else:
         with tempfile.TemporaryDirectory(prefix="uwsgi-kit-") as tmp:
             kit.write(Path(tmp))
-            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler_program())
+            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler_program(), cache)
     lines = abi_lines(kit.cflags, learned.record())
     return TargetAbi(kit=kit, learned=learned, lines=lines, hash=hash_of_parts(kit.dot_h_hash, learned.platform, lines))

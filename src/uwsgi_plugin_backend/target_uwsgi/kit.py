@@ -11,10 +11,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import BackendError, env_seconds
+from ..errors import BackendError
 from ..runtime_api import CannotAsk, abi_summary, ask, dot_h_hash
 from ..settings import UWSGI_TIMEOUT_ENV as TIMEOUT_ENV
-from ..settings import UWSGI_TIMEOUT_SECONDS as TIMEOUT_SECONDS
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)*\S*$")
 # Compiler options whose argument is the next word: conda's toolchains write `-isystem /path`.
@@ -48,20 +47,17 @@ class UwsgiKit:
         (directory / "uwsgiconfig.py").write_bytes(self.config_py)
 
 
-
-
 @contextlib.contextmanager
-def asking_uwsgi() -> Iterator[float]:
-    """The backend's time limit for a question to a uwsgi binary, and its advice
-    when the binary does not answer."""
+def asking_uwsgi() -> Iterator[None]:
+    """The backend's advice when a uwsgi binary does not answer a question."""
     try:
-        yield env_seconds(TIMEOUT_ENV, TIMEOUT_SECONDS)
+        yield
     except CannotAsk as error:
         raise BackendError(f"{error}; name a working uwsgi binary (-C uwsgi=PATH; ${TIMEOUT_ENV} sets the time limit)") from None
 
 
-def _ask(binary: Path, flag: str) -> bytes:
-    with asking_uwsgi() as timeout:
+def _ask(binary: Path, flag: str, timeout: float) -> bytes:
+    with asking_uwsgi():
         return ask(str(binary), flag, timeout)
 
 
@@ -91,18 +87,19 @@ def compiler_flags_only(cflags: str) -> bool:
     return bool(words)
 
 
-def extract_kit(binary: Path) -> UwsgiKit:
-    """Ask ``binary`` for its build kit; fail clearly when it is no uwsgi."""
-    version = _ask(binary, "--version").decode(errors="replace").strip()
+def extract_kit(binary: Path, timeout: float) -> UwsgiKit:
+    """Ask ``binary`` for its build kit, ``timeout`` seconds at most a question;
+    fail clearly when it is no uwsgi."""
+    version = _ask(binary, "--version", timeout).decode(errors="replace").strip()
     if not VERSION_PATTERN.match(version):
         raise _not_uwsgi(binary, "--version", version.encode())
-    config_py = _ask(binary, "--config-py")
+    config_py = _ask(binary, "--config-py", timeout)
     if b"def build_plugin" not in config_py:
         raise _not_uwsgi(binary, "--config-py", config_py)
-    dot_h = _ask(binary, "--dot-h")
+    dot_h = _ask(binary, "--dot-h", timeout)
     if b"struct uwsgi_plugin" not in dot_h:
         raise _not_uwsgi(binary, "--dot-h", dot_h)
-    raw_cflags = _ask(binary, "--cflags")
+    raw_cflags = _ask(binary, "--cflags", timeout)
     try:
         cflags = raw_cflags.decode().strip()
     except UnicodeDecodeError:

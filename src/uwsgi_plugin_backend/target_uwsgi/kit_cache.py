@@ -13,23 +13,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from ..cache import cache_root
+from ..cache import directory_aside
 from ..errors import log
 from ..locking import locked
 from ..runtime_api import binary_identity as runtime_identity
+from ..settings import MachineSettings
 from .kit import UwsgiKit, asking_uwsgi, extract_kit
 
 FILES = ("uwsgi.h", "uwsgiconfig.py")
 
 
-def binary_identity(binary: Path) -> str:
+def binary_identity(binary: Path, timeout: float) -> str:
     """What the binary is (the runtime module's identity: its bytes, or a script's answers)."""
-    with asking_uwsgi() as timeout:
+    with asking_uwsgi():
         return runtime_identity(str(binary), timeout)
 
 
@@ -64,41 +63,41 @@ def _store(kit: UwsgiKit, entry: Path) -> Path | None:
     """Write the kit aside, then rename it into place; None if the cache is not writable."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
+        with directory_aside(entry) as staging:
+            kit.write(staging)
+            record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
+                      "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py),
+                      "uwsgi.h fnv1a64": kit.dot_h_hash}
+            (staging / "kit.json").write_text(json.dumps(record, indent=2))
+            if entry.exists():  # a corrupt entry, or one another build just wrote
+                shutil.rmtree(entry, ignore_errors=True)
     except OSError:
-        return None
-    try:
-        kit.write(staging)
-        record = {"binary": str(kit.binary), "version": kit.version, "cflags": kit.cflags,
-                  "uwsgi.h": _sha256(kit.dot_h), "uwsgiconfig.py": _sha256(kit.config_py),
-                  "uwsgi.h fnv1a64": kit.dot_h_hash}
-        (staging / "kit.json").write_text(json.dumps(record, indent=2))
-        if entry.exists():  # a corrupt entry, or one another build just wrote
-            shutil.rmtree(entry, ignore_errors=True)
-        os.rename(staging, entry)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
         return entry if _load(entry, kit.binary) else None
     return entry
 
 
-def read_kit(binary: Path) -> UwsgiKit:
+def kit_entry(binary: Path, machine: MachineSettings) -> Path:
+    """Where the kit of ``binary`` is cached."""
+    return machine.cache_dir.path() / "kits" / binary_identity(binary, machine.uwsgi_timeout)
+
+
+def read_kit(binary: Path, machine: MachineSettings) -> UwsgiKit:
     """The build kit of ``binary``, from the cache when the binary is unchanged."""
-    entry = cache_root() / "kits" / binary_identity(binary)
+    entry = kit_entry(binary, machine)
     try:
-        lock = locked(entry.with_suffix(".lock"), f"the cached kit of {binary}")
+        lock = locked(entry.with_suffix(".lock"), f"the cached kit of {binary}", machine.lock_timeout)
         with lock:
-            return _read_kit(binary, entry)
+            return _read_kit(binary, entry, machine.uwsgi_timeout)
     except OSError:  # no writable cache: extract for this build only
-        return extract_kit(binary)
+        return extract_kit(binary, machine.uwsgi_timeout)
 
 
-def _read_kit(binary: Path, entry: Path) -> UwsgiKit:
+def _read_kit(binary: Path, entry: Path, timeout: float) -> UwsgiKit:
     cached = _load(entry, binary)
     if cached is not None:
         log(f"  build kit cached in {entry}")
         return cached
-    kit = extract_kit(binary)
+    kit = extract_kit(binary, timeout)
     stored = _store(kit, entry)
     if stored is None:
         return kit

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..cache import cache_root, write_atomically
+from ..cache import CacheDir, write_atomically
 from ..errors import BackendError
 from ..runtime_api import read_flags, reserved_macro, shell_words, tested_macros
 from .compiler import run_compiler, system_header_hint
@@ -223,17 +223,17 @@ def compiler_identity(compiler: list[str]) -> str:
     return run_compiler([*compiler, "--version"]).stdout.decode(errors="replace")  # fails with the no-compiler error
 
 
-def _cache_file(dot_h: bytes, cflags: str, compiler: list[str]) -> Path:
+def _cache_file(dot_h: bytes, cflags: str, compiler: list[str], cache: CacheDir) -> Path:
     identity = compiler_identity(compiler)
     digest = hashlib.sha256("\0".join([LAYOUT_FORMAT, hashlib.sha256(dot_h).hexdigest(), cflags, *compiler, identity])
                             .encode()).hexdigest()[:24]
-    return cache_root() / "layouts" / f"{digest}.json"
+    return cache.path() / "layouts" / f"{digest}.json"
 
 
-def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str]) -> LearnedAbi:
+def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str], cache: CacheDir) -> LearnedAbi:
     """The layout-relevant macros and the platform line for a binary of ELF
-    platform ``elf_part`` with this uwsgi.h and these CFLAGS (cached)."""
-    cached = _cache_file(dot_h, cflags, compiler)
+    platform ``elf_part`` with this uwsgi.h and these CFLAGS (kept in ``cache``)."""
+    cached = _cache_file(dot_h, cflags, compiler, cache)
     try:
         entry = json.loads(cached.read_text())
         return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **entry["fields"])

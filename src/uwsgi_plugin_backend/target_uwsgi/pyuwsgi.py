@@ -33,16 +33,17 @@ class PyuwsgiModule:
 
 
 @functools.cache  # asked by the build, then by each plugin's symbol check: run the interpreter once
-def find_pyuwsgi_module(kit: UwsgiKit) -> PyuwsgiModule | None:
+def find_pyuwsgi_module(kit: UwsgiKit, timeout: float) -> PyuwsgiModule | None:
     """The pyuwsgi extension module behind ``kit``'s binary, if it is pyuwsgi's
-    console script (a uWSGI built as a shared library)."""
+    console script (a uWSGI built as a shared library); its Python may take
+    ``timeout`` seconds to say where."""
     if "-DUWSGI_AS_SHARED_LIBRARY" not in kit.cflags.split():
         return None
     interpreter = _interpreter(kit.binary)
     if interpreter is None:
         return None
     try:
-        result = ask_for_pyuwsgi(interpreter, 60)
+        result = ask_for_pyuwsgi(interpreter, timeout)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise BackendError(f"cannot ask {interpreter[0]} (the interpreter of {kit.binary}) where pyuwsgi is: {error}") from None
     origin = result.stdout.strip()

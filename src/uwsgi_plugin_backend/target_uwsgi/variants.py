@@ -22,6 +22,7 @@ import itertools
 import re
 from pathlib import Path
 
+from ..cache import CacheDir
 from ..errors import BackendError, log
 from ..runtime_api import read_flags, tested_macros
 from .abi import TargetAbi, VariantOf, target_abi
@@ -118,15 +119,16 @@ def declared_functions(kit_dir: Path, cflags: str) -> set[str] | None:
     return names
 
 
-def variant_abis(base: TargetAbi, wanted: tuple[str, ...], kit_dir: Path) -> list[TargetAbi]:
+def variant_abis(base: TargetAbi, wanted: tuple[str, ...], kit_dir: Path, cache: CacheDir) -> list[TargetAbi]:
     """The ABI of each wanted variant of ``base``'s binary that uwsgi.h compiles
-    for on this machine; the others are skipped with one log line each."""
+    for on this machine (its layouts learned into ``cache``); the others are
+    skipped with one log line each."""
     base_functions = declared_functions(kit_dir, base.kit.cflags) or set()
     abis = []
     for label, cflags in variant_cflags(base, wanted).items():
         kit = dataclasses.replace(base.kit, cflags=cflags)
         try:
-            abi = target_abi(kit)
+            abi = target_abi(kit, cache)
         except BackendError as error:
             log(f"  abi-variant {label} skipped: uwsgi.h does not compile with it here{_why(str(error))}")
             continue

@@ -58,7 +58,7 @@ def write_wheel(settings: Settings, builds: list[UwsgiBuild], staging: Path, whe
 def build_plugin_wheel(settings: Settings, wheel_directory: Path) -> str:
     chosen = target_uwsgis(settings)
     pins = uwsgi_pins(settings, chosen)
-    with build_root(settings) as work:
+    with build_root(settings.build_dir, settings.machine.lock_timeout) as work:
         inputs = last_wheel.build_inputs(settings, chosen, work, wheel_directory) if settings.build_dir else None
         if inputs and (name := last_wheel.reuse(work, inputs, wheel_directory)):
             _remind_fallback(name, chosen)
@@ -89,7 +89,7 @@ def _build_plugin_wheel(settings: Settings, chosen: list[ChosenUwsgi], pins: lis
     with staged_package(settings) as staging:
         builds = compile_plugins(settings, chosen, work, kept=settings.build_dir is not None)
         for build in builds:
-            build.stage(settings, staging / BUILDS_DIR.name)
+            build.stage(settings.name, staging / BUILDS_DIR.name / build.abi.build_dir_name)
         if settings.ship_sources:
             from .shipped_sources import stage_sources
 

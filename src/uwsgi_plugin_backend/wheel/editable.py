@@ -19,7 +19,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from ..cache import cache_root, writable_directory
+from ..cache import writable_directory, write_atomically
 from ..errors import BackendError, log
 from ..locking import locked
 from ..plugin_build.builds import UwsgiBuild, compile_plugins
@@ -54,7 +54,7 @@ def editable_root(config: Settings) -> Path:
             "uv installs of this project; -C build-dir=PATH gives each environment its own")
     identity = f"{config.root.resolve()}\0{environment or ''}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return cache_root() / "editable" / f"{config.package}-{digest}"
+    return config.machine.cache_dir.path() / "editable" / f"{config.package}-{digest}"
 
 
 def installed_pointer(package: str) -> Path | None:
@@ -82,8 +82,8 @@ def build_in_place(config: Settings, chosen: list[ChosenUwsgi]) -> tuple[list[Uw
     root = editable_root(config)
     fix = ("name a writable one: pip install -e . -C build-dir=PATH" if config.build_dir else
            f"set {CACHE_ENV} to a writable directory, or pass -C build-dir=PATH")
-    writable_directory(root, "the editable build directory", fix)
-    with locked(root / ".lock", f"the editable build directory {root}"):
+    writable_directory(root, f"cannot write the editable build directory {root}", fix)
+    with locked(root / ".lock", f"the editable build directory {root}", config.machine.lock_timeout):
         return _build_in_place(config, chosen, root)
 
 
@@ -95,7 +95,7 @@ def _build_in_place(config: Settings, chosen: list[ChosenUwsgi], root: Path) -> 
     editable.mkdir(exist_ok=True)
     fresh = Path(tempfile.mkdtemp(dir=editable, prefix="builds-"))
     for build in builds:
-        build.stage(config, fresh / "all")
+        build.stage(config.name, fresh / "all" / build.abi.build_dir_name)
     builds_dir = editable / "uwsgi_builds"
     link = editable / ".uwsgi_builds.link"
     link.unlink(missing_ok=True)
@@ -108,7 +108,7 @@ def _build_in_place(config: Settings, chosen: list[ChosenUwsgi], root: Path) -> 
             shutil.rmtree(old, ignore_errors=True)
     remembered = {"project": str(config.root), "uwsgi": [str(c.path) for c in chosen],
                   "config_settings": {k: v for k, v in config.given.items() if k != "uwsgi"}}
-    (root / SETTINGS_FILE).write_text(json.dumps(remembered, indent=2))
+    write_atomically(root / SETTINGS_FILE, json.dumps(remembered, indent=2))
     log(f"editable builds in {builds_dir}; after a source change: uwsgi-plugin-backend rebuild {config.root}")
     return builds, builds_dir
 

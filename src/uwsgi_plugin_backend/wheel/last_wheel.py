@@ -67,8 +67,8 @@ def _project_files(root: Path, outputs: tuple[Path, ...]) -> dict[str, str | Non
     return files
 
 
-def _outside(root: Path, named: object) -> bool:
-    return isinstance(named, str) and not (root / named).resolve().is_relative_to(root)
+def _outside(root: Path, named: str) -> bool:
+    return not (root / named).resolve().is_relative_to(root)
 
 
 def _backend_digest() -> str:
@@ -119,14 +119,10 @@ def build_inputs(settings: Settings, chosen: list[ChosenUwsgi], build_dir: Path,
     from ..target_uwsgi.layouts import compiler_identity
 
     root = settings.root.resolve()
-    project = settings.project
-    readme, license_ = project.get("readme"), project.get("license")
-    named = [readme.get("file") if isinstance(readme, dict) else readme,  # a license string is an SPDX expression
-             license_.get("file") if isinstance(license_, dict) else None]
     files = _project_files(root, (build_dir.resolve(), wheel_directory.resolve()))
-    reason = ("the project's metadata is dynamic" if project.get("dynamic") else
+    reason = ("the project's metadata is dynamic" if settings.dynamic else
               "allow-outside-sources is set" if settings.allow_outside_sources else
-              "pyproject.toml names a file outside the project" if any(_outside(root, n) for n in named) else
+              "pyproject.toml names a file outside the project" if any(_outside(root, n) for n in settings.metadata_files) else
               files if isinstance(files, str) else None)
     if reason:
         log(f"the last wheel in {build_dir} is not reused, whatever changed: {reason}")
@@ -134,14 +130,14 @@ def build_inputs(settings: Settings, chosen: list[ChosenUwsgi], build_dir: Path,
     environment = {name: value for name, value in os.environ.items() if name in BUILD_VARIABLES
                    or (name.startswith(("UWSGI_", "PKG_CONFIG")) and not name.startswith("UWSGI_PLUGIN_BACKEND_"))}
     command = compiler()
-    # How many compilers run and how much is logged change no wheel.
-    chosen_settings = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("jobs", "verbose", "given")}
+    # How many compilers run, how much is logged, where the cache is and how long a build waits change no wheel.
+    chosen_settings = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("jobs", "verbose", "given", "machine")}
     inputs = {
         "backend": _backend_digest(),
         "tools": _tool_versions(),
         "python": [sys.version, sys.base_prefix],
         "settings": chosen_settings,
-        "uwsgi": [[str(target.path), binary_identity(target.path)] for target in chosen],
+        "uwsgi": [[str(target.path), binary_identity(target.path, settings.machine.uwsgi_timeout)] for target in chosen],
         "compiler": [command, compiler_identity(command)],
         "environment": sorted(environment.items()),
         "files": files,

@@ -23,7 +23,7 @@ def uwsgi_pins(settings: Settings, chosen: list[ChosenUwsgi]) -> list[str] | Non
     """With pin-uwsgi: ``uwsgi==X`` / ``pyuwsgi==X`` for the distribution the target binary belongs to."""
     if not settings.pin_uwsgi:
         return None
-    if "dependencies" not in settings.project.get("dynamic", []):
+    if "dependencies" not in settings.dynamic:
         raise BackendError(
             "pin-uwsgi = true makes the wheel's dependencies depend on the uwsgi it is built for, "
             "which PEP 621 allows only for dynamic fields: add dynamic = [\"dependencies\"] to [project] "

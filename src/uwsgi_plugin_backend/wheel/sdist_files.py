@@ -43,10 +43,9 @@ def not_source(config: Settings) -> list[str]:
     if path and path.is_relative_to(config.root.absolute()) and path != config.root.absolute():
         patterns.append(f"/{path.relative_to(config.root.absolute()).as_posix()}/")
     # Given as a config setting, this list replaces the project's own: keep those too.
-    own = config.pyproject.get("tool", {}).get("scikit-build", {}).get("sdist", {}).get("exclude", [])
     value = config.skbuild.get("sdist.exclude", [])
     given = [pattern for text in ([value] if isinstance(value, str) else value) for pattern in text.split(";")]
-    return [*own, *given, *patterns]
+    return [*config.sdist_exclude, *given, *patterns]
 
 
 def log_sdist_contents(sdist: Path) -> None:

@@ -33,8 +33,7 @@ def stage_sources(config: Settings, package_staging: Path, build_root: Path) -> 
     # An sdist's metadata is no source: a wheel built from the sdist carries what one built from the tree does.
     (target / "PKG-INFO").unlink(missing_ok=True)
     # License files are in the dist-info already (check-wheel-contents W002: duplicates).
-    patterns = config.project.get("license-files")
-    for pattern in patterns if isinstance(patterns, list) else DEFAULT_LICENSE_FILES:
+    for pattern in DEFAULT_LICENSE_FILES if config.license_files is None else config.license_files:
         for path in target.glob(pattern):
             if path.is_file():
                 path.unlink()

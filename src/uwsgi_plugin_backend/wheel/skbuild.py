@@ -36,7 +36,7 @@ def skbuild_settings(settings: Settings, tags: list[str] | None = None) -> dict[
 def package_settings(settings: Settings, staging: Path) -> dict[str, str]:
     """Ship the staged files as the import package, beside the project's own
     package of the same name when there is one (its files win)."""
-    own = user_package_dir(settings)
+    own = user_package_dir(settings.root, settings.package)
     if own is None:
         return {"wheel.packages": str(staging)}
     return {

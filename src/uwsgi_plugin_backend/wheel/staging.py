@@ -28,7 +28,7 @@ def staged_package(settings: Settings) -> Iterator[Path]:
         if ";" in tmp:
             raise BackendError(f"the temporary directory {tmp} has a ';' in its path; set TMPDIR to a plainer one")
         staging = Path(tmp) / "staging" / settings.package
-        own = user_package_dir(settings)
+        own = user_package_dir(settings.root, settings.package)
         staging.mkdir(parents=True)
         shutil.copyfile(RUNTIME_MODULE, staging / "_uwsgi_plugin.py")
         for filename, text in (("__init__.py", GENERATED_INIT), ("__main__.py", GENERATED_MAIN)):
