@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from uwsgi_plugin_backend.runtime_api import platform_of, shell_words
-from uwsgi_plugin_backend.target_uwsgi import layout_text
+from uwsgi_plugin_backend.runtime_api import platform_of, read_flags, shell_words
+from uwsgi_plugin_backend.target_uwsgi import layout_text, layout_trace
 from uwsgi_plugin_backend.target_uwsgi.compiler import compiler, run_compiler
 from uwsgi_plugin_backend.target_uwsgi.kit import extract_kit
-from uwsgi_plugin_backend.target_uwsgi.layouts import TU, _elf_file, _file_names, compile_source, learn, learn_fully
+from uwsgi_plugin_backend.target_uwsgi.layouts import (TU, _consulted, _elf_file, _file_names, _preprocess,
+                                                        candidate_toggles, compile_source, learn, learn_fully)
 
 PLATFORM = "machine=x86_64 class=64-le libc=glibc"
 
@@ -308,7 +309,7 @@ def _members_read_as_dwarf_lists_them(cflags: str, kit_dir: Path, work: Path) ->
     assert compile_source(compiler(), flags, kit_dir, TU, work / "base.o") is None
     (work / "tu.c").write_text(TU)
     text = run_compiler([*compiler(), *flags, f"-I{kit_dir}", "-E", str(work / "tu.c")], cwd=kit_dir).stdout
-    read = {key: names for key, names in layout_text.structs(layout_text.split(text)).items() if names is not None}
+    read = {key: names for key, names in layout_text.structs(layout_text.split(text).units).items() if names is not None}
     dwarf = _dwarf_members(work / "base.o")
     assert read == {key: dwarf[key] for key in read}
     return len(read)
@@ -338,6 +339,99 @@ typedef struct uwsgi_typed { uint16_t_like_t *p; } uwsgi_typed_t;
     assert _members_read_as_dwarf_lists_them("-I.", tmp_path, work) == 2
 
 
+def _traced_as_preprocessed(dot_h: bytes, cflags: str, kit_dir: Path, work: Path) -> list[str]:
+    """The trace's premise: each text layout_trace gives is the one gcc -E gives for
+    that toggle (the same tokens, other files' text and files). The candidates traced."""
+    flags, source = shell_words(cflags), work / "tu.c"
+    source.write_text(TU)
+    base_text = _preprocess(compiler(), flags, kit_dir, source)
+    consulted, read = _consulted(compiler(), flags, kit_dir, source)
+    defines = read_flags(cflags)[0]
+    toggles = candidate_toggles(cflags, dot_h)
+    candidates = {key: (key[2:], defines.get(key[2:])) for key in toggles}
+    traced = layout_trace.toggled_texts(compiler(), flags, kit_dir, work, dot_h, candidates,
+                                        [path for path in read if Path(path).name != "uwsgi.h"], base_text,
+                                        layout_text.split(base_text))
+    for key, text in traced.items():
+        real = _preprocess(compiler(), toggles[key], kit_dir, source)
+        assert layout_text.same(layout_text.split(text), layout_text.split(real)), key
+    return sorted(traced)
+
+
+TRACE_HEADER = b"""
+#include "uwsgi_trace_extra.h"
+#define UWSGI_W(x) x
+struct uwsgi_server {
+    int workers;
+#ifdef UWSGI_MEMBER
+    int member;     /* a group of text */
+#endif
+#if UWSGI_LEVEL > 2
+    int deep;
+#elif defined(UWSGI_MEMBER) && !defined(UWSGI_OTHER)
+    int shallow;
+#else
+    long fallback;
+#endif
+    int
+#ifdef UWSGI_SPLIT
+    UWSGI_W
+#endif
+    (split);        /* a macro call across the #endif */
+};
+#ifdef UWSGI_NESTED
+#ifdef UWSGI_INNER
+int uwsgi_inner(void);
+#endif
+#endif
+#ifdef UWSGI_PROTO
+int uwsgi_proto(void);
+#endif
+#ifdef UWSGI_ELSEWHERE
+int uwsgi_elsewhere(void);
+#endif
+#ifdef UWSGI_IN_TEXT
+extern char UWSGI_IN_TEXT;
+#endif
+"""
+
+
+def test_the_trace_gives_the_preprocessors_text(tmp_path: Path):
+    (tmp_path / "uwsgi.h").write_bytes(TRACE_HEADER)
+    (tmp_path / "uwsgi_trace_extra.h").write_bytes(b"#ifdef UWSGI_ELSEWHERE\n#endif\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    traced = _traced_as_preprocessed(TRACE_HEADER, "-I. -DUWSGI_LEVEL=3 -DUWSGI_PROTO -DUWSGI_NESTED", tmp_path, work)
+    # Not traced: a group with a nested #if (NESTED), a macro call across a group's end
+    # (SPLIT), a name in another file (ELSEWHERE) or in text (IN_TEXT).
+    assert traced == ["+DUWSGI_INNER", "+DUWSGI_MEMBER", "+DUWSGI_OTHER", "-DUWSGI_LEVEL", "-DUWSGI_PROTO"]
+
+
+def test_the_trace_gives_up_on_a_name_built_by_pasting(tmp_path: Path, machine):
+    """UWSGI_PASTED is named nowhere but in a condition; a macro builds it with ## and
+    tests it: the sentinel it stands for shows, and nothing is traced."""
+    header = b"""#define UWSGI_CAT(a, b) a##b
+#define UWSGI_XCAT(a, b) UWSGI_CAT(a, b)
+struct uwsgi_server { int a;
+#if UWSGI_XCAT(UWSGI_, PASTED)
+    int pasted;
+#endif
+#ifdef UWSGI_MEMBER
+    int member;
+#endif
+};
+#ifdef UWSGI_PASTED
+#endif
+"""
+    (tmp_path / "uwsgi.h").write_bytes(header)
+    work = tmp_path / "work"
+    work.mkdir()
+    assert _traced_as_preprocessed(header, "-I.", tmp_path, work) == []
+    learned = learn(PLATFORM, header, "-I.", tmp_path, compiler(), machine.cache_dir)
+    assert learned == learn_fully(PLATFORM, header, "-I.", tmp_path, compiler())
+    assert {"UWSGI_MEMBER", "UWSGI_PASTED"} <= set(learned.layout_macros)
+
+
 def _learned_both_ways(binary: Path, tmp_path: Path, machine):
     kit = extract_kit(binary)
     kit.write(tmp_path)
@@ -356,6 +450,8 @@ def test_text_rules_answer_as_the_full_method_for_pip_uwsgi(tmp_path: Path, pip_
     work = tmp_path / "work"
     work.mkdir()
     assert _members_read_as_dwarf_lists_them(kit.cflags, tmp_path, work) > 80
+    (work / "trace").mkdir()
+    assert len(_traced_as_preprocessed(kit.dot_h, kit.cflags, tmp_path, work / "trace")) >= 5
 
 
 @pytest.mark.slow
@@ -368,6 +464,8 @@ def test_text_rules_answer_as_the_full_method_for_debian_uwsgi(tmp_path: Path, d
     work = tmp_path / "work"
     work.mkdir()
     assert _members_read_as_dwarf_lists_them(kit.cflags, tmp_path, work) > 80
+    (work / "trace").mkdir()
+    assert len(_traced_as_preprocessed(kit.dot_h, kit.cflags, tmp_path, work / "trace")) >= 5
 
 
 @pytest.mark.unlearned
@@ -375,6 +473,9 @@ def test_text_rules_answer_as_the_full_method_for_pyuwsgi(tmp_path: Path, pyuwsg
     fast, full = _learned_both_ways(pyuwsgi_venv.uwsgi, tmp_path, machine)
     assert fast == full
     assert "UWSGI_ROUTING" in full.layout_macros
+    kit = extract_kit(pyuwsgi_venv.uwsgi)
+    (tmp_path / "work").mkdir()
+    assert len(_traced_as_preprocessed(kit.dot_h, kit.cflags, tmp_path, tmp_path / "work")) >= 5
 
 
 @pytest.mark.unlearned

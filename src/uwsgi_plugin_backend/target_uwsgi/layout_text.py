@@ -35,9 +35,10 @@ uwsgi.h's own text is split into declarations.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 NEUTRAL, RELEVANT, CHECK, COMPILE = "neutral", "relevant", "check", "compile"
 
@@ -67,6 +68,10 @@ class Text:
     files: list[str]  # each file entered or returned to, with its flags (3: a system header, warnings off)
     own: str  # uwsgi.h's text
     sure: bool  # False: a form the tokens above do not read (a raw string): no rule applies
+
+    @functools.cached_property
+    def unit_set(self) -> set[tuple[str, ...]]:
+        return set(self.units)
 
 
 def split(text: bytes) -> Text:
@@ -272,21 +277,28 @@ def _matching_brace(tokens: list[str] | tuple[str, ...], opening: int) -> int:
     return -1
 
 
-def structs(text: Text) -> dict[str, list[str] | None]:
+def structs(units: Iterable[tuple[str, ...]]) -> dict[str, list[str] | None]:
     """``{"struct uwsgi_server": [member names] or None}`` for each struct and union
-    with a tag that uwsgi.h defines at file scope (the first definition of each)."""
+    with a tag that ``units`` define at file scope (the first definition of each)."""
     found: dict[str, list[str] | None] = {}
-    for unit in text.units:
-        if "{" not in unit or _function_body(list(unit)):
-            continue
-        opening = unit.index("{")
-        head, _ = _skip_groups(unit[:opening])
-        if len(head) >= 2 and head[-2] in ("struct", "union") and head[-1] not in KEYWORDS:
-            closing = _matching_brace(unit, opening)
-            key = f"{head[-2]} {head[-1]}"
-            if closing > 0 and key not in found:
-                found[key] = member_names(unit[opening + 1:closing])
+    for unit in units:
+        key = _struct_key(unit)
+        if key and key not in found:
+            opening = unit.index("{")
+            found[key] = member_names(unit[opening + 1:_matching_brace(unit, opening)])
     return found
+
+
+def _struct_key(unit: tuple[str, ...]) -> str | None:
+    """"struct TAG" when ``unit`` defines a struct or union with a tag (its first ``{`` opens its body)."""
+    if "{" not in unit or _function_body(list(unit)):
+        return None
+    opening = unit.index("{")
+    head, _ = _skip_groups(unit[:opening])
+    if len(head) >= 2 and head[-2] in ("struct", "union") and head[-1] not in KEYWORDS \
+            and _matching_brace(unit, opening) > 0:
+        return f"{head[-2]} {head[-1]}"
+    return None
 
 
 def prototype(unit: tuple[str, ...]) -> tuple[str, bool] | None:
@@ -305,22 +317,28 @@ def prototype(unit: tuple[str, ...]) -> tuple[str, bool] | None:
     return name, bool({"struct", "union", "enum"} & set(return_type))
 
 
+def same(one: Text, other: Text) -> bool:
+    """The same tokens from uwsgi.h, the same text from other files, entered in the same order."""
+    return one.units == other.units and one.others == other.others and one.files == other.files
+
+
 def verdict(base: Text, toggled: Text) -> str:
     """What the two texts prove about the toggle (see the module's doc)."""
-    if base.units == toggled.units and base.others == toggled.others and base.files == toggled.files:
+    if same(base, toggled):
         return NEUTRAL
     if not (base.sure and toggled.sure):
         return COMPILE
-    base_structs, toggled_structs = structs(base), structs(toggled)
-    for key, members in base_structs.items():
-        other = toggled_structs.get(key)
+    in_base, in_toggled = base.unit_set, set(toggled.units)
+    removed = [unit for unit in base.units if unit not in in_toggled]
+    added = [unit for unit in toggled.units if unit not in in_base]
+    # A struct whose declaration is in both texts has the same members in both.
+    changed = structs(added)
+    for key, members in structs(removed).items():
+        other = changed.get(key)
         if members is not None and other is not None and members != other:
             return RELEVANT
     if base.others != toggled.others or base.files != toggled.files:
         return COMPILE
-    in_base, in_toggled = set(base.units), set(toggled.units)
-    removed = [unit for unit in base.units if unit not in in_toggled]
-    added = [unit for unit in toggled.units if unit not in in_base]
     if [unit for unit in base.units if unit in in_toggled] != [unit for unit in toggled.units if unit in in_base]:
         return COMPILE
     others = "\0".join(base.others)

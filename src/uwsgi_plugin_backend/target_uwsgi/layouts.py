@@ -21,11 +21,12 @@ relevant: that is the safe side, and a macro the binary does not define adds
 no line to its key either way.
 
 That is the full method (learn_fully), kept as the reference the tests hold
-``learn`` to. ``learn`` gives its answer at a fraction of the cost: each
-toggle is preprocessed (a tenth of a compile), and what the two texts prove
-(target_uwsgi.layout_text: the same tokens, other member names in a struct of
-uwsgi.h, only prototypes taken away or added) settles most candidates; the
-rest are compiled as above.
+``learn`` to. ``learn`` gives its answer at a fraction of the cost: the
+toggled texts of most candidates come from one instrumented preprocessing
+(target_uwsgi.layout_trace), the others' from gcc -E each (half a compile);
+what a toggled text and the base's prove (target_uwsgi.layout_text: the
+same tokens, other member names in a struct of uwsgi.h, only prototypes
+taken away or added) settles most candidates; the rest are compiled as above.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from ..cache import CacheDir, write_atomically
 from ..errors import BackendError, log
 from ..runtime_api import read_flags, reserved_macro, shell_words, tested_macros
-from . import layout_text
+from . import layout_text, layout_trace
 from .compiler import run_compiler, system_header_hint
 
 if TYPE_CHECKING:
@@ -281,8 +282,7 @@ UNDEFINED_IN_IF = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)" is not defined')
 
 def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> tuple[list[str], list[str]]:
     """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU),
-    and the names of the headers it read (gcc -MD): a file of a plugin's project
-    with one of those names could take a header's place in the plugin's compile."""
+    and the paths of the files it read (gcc -MD)."""
     deps = source.with_suffix(".d")
     # -dU does not report `#if X` of an undefined X; -Wundef (in system headers too) does.
     result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-Wundef", "-Wsystem-headers",
@@ -295,7 +295,13 @@ def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Pat
         listed = deps.read_text(errors="replace").replace("\\\n", " ").partition(":")[2].split()
     except OSError:
         listed = []
-    return sorted(names), sorted({os.path.basename(path) for path in listed} - {source.name})
+    return sorted(names), [path for path in listed if path != str(source)]
+
+
+def _header_names(paths: list[str]) -> list[str]:
+    """The names of the headers a compile read (uwsgi.h, stdio.h, ssl.h ...): a file of a
+    plugin's project with one of those names could take a header's place in the plugin's compile."""
+    return sorted({os.path.basename(path) for path in paths})
 
 
 class _Base:
@@ -341,9 +347,17 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         base.check()  # the compiler's own words; the preprocessor failing alone is odd
         raise BackendError("cannot preprocess uwsgi.h with the binary's CFLAGS to learn its layouts")
     base_split = layout_text.split(base_text) if by_text else None
-    consulted, headers = consulted_run.result()
+    consulted, read = consulted_run.result()
     consulted_set = set(consulted)
     toggles = candidate_toggles(cflags, dot_h)
+    defines = read_flags(cflags)[0]
+    traced: dict[str, bytes] = {}
+    if base_split is not None:  # the texts one instrumented run gives
+        untried = {candidate: (candidate[2:], defines.get(candidate[2:])) for candidate in toggles
+                   if candidate.startswith("+D") or candidate[2:] in consulted_set}
+        traced = layout_trace.toggled_texts(compiler, flags, kit_dir, work, dot_h, untried,
+                                            [path for path in read if os.path.basename(path) != "uwsgi.h"],
+                                            base_text, base_split)
 
     def settle(item: tuple[int, tuple[str, list[str]]]) -> list[str] | None:
         """Why the candidate counts; None when it is neutral."""
@@ -353,7 +367,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         # value: those are preprocessed).
         if candidate.startswith("-D") and candidate[2:] not in consulted_set:
             return None
-        text = _preprocess(compiler, toggled, kit_dir, source)
+        text = traced.get(candidate) or _preprocess(compiler, toggled, kit_dir, source)
         if text == base_text:
             return None
         if base_split is not None:  # the text rules; learn_fully compiles instead
@@ -373,12 +387,11 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     reasons = pool.map(settle, enumerate(toggles.items()))
     why = {candidate: reason for candidate, reason in zip(toggles, reasons) if reason is not None}
     base.check()
-    defines = read_flags(cflags)[0]
     fields = {
         "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
         "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
         "consulted": consulted,
-        "headers": headers,
+        "headers": _header_names(read),
     }
     return fields, why
 
