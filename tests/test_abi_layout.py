@@ -343,15 +343,16 @@ def _traced_as_preprocessed(dot_h: bytes, cflags: str, kit_dir: Path, work: Path
     """The trace's premise: each text layout_trace gives is the one gcc -E gives for
     that toggle (the same tokens, other files' text and files). The candidates traced."""
     flags, source = shell_words(cflags), work / "tu.c"
+    work.mkdir(exist_ok=True)
     source.write_text(TU)
     base_text = _preprocess(compiler(), flags, kit_dir, source)
-    consulted, read = _consulted(compiler(), flags, kit_dir, source)
+    consulted, read, undefined_first = _consulted(compiler(), flags, kit_dir, source)
     defines = read_flags(cflags)[0]
     toggles = candidate_toggles(cflags, dot_h)
     candidates = {key: (key[2:], defines.get(key[2:])) for key in toggles}
     traced = layout_trace.toggled_texts(compiler(), flags, kit_dir, work, dot_h, candidates,
                                         [path for path in read if Path(path).name != "uwsgi.h"], base_text,
-                                        layout_text.split(base_text))
+                                        layout_text.split(base_text), undefined_first)
     for key, text in traced.items():
         real = _preprocess(compiler(), toggles[key], kit_dir, source)
         assert layout_text.same(layout_text.split(text), layout_text.split(real)), key
@@ -393,18 +394,30 @@ int uwsgi_elsewhere(void);
 #ifdef UWSGI_IN_TEXT
 extern char UWSGI_IN_TEXT;
 #endif
+#ifdef UWSGI_FROM_HEADER
+int uwsgi_from_header(void);
+#endif
+#ifdef UWSGI_LATE
+int uwsgi_late(void);
+#endif
+#include "uwsgi_trace_late.h"
 """
 
 
 def test_the_trace_gives_the_preprocessors_text(tmp_path: Path):
     (tmp_path / "uwsgi.h").write_bytes(TRACE_HEADER)
-    (tmp_path / "uwsgi_trace_extra.h").write_bytes(b"#ifdef UWSGI_ELSEWHERE\n#endif\n")
+    (tmp_path / "uwsgi_trace_extra.h").write_bytes(b"#ifdef UWSGI_ELSEWHERE\n#endif\n#define UWSGI_FROM_HEADER 2\n")
+    (tmp_path / "uwsgi_trace_late.h").write_bytes(b"#define UWSGI_LATE 2\n")
     work = tmp_path / "work"
     work.mkdir()
     traced = _traced_as_preprocessed(TRACE_HEADER, "-I. -DUWSGI_LEVEL=3 -DUWSGI_PROTO -DUWSGI_NESTED", tmp_path, work)
     # Not traced: a group with a nested #if (NESTED), a macro call across a group's end
-    # (SPLIT), a name in another file (ELSEWHERE) or in text (IN_TEXT).
-    assert traced == ["+DUWSGI_INNER", "+DUWSGI_MEMBER", "+DUWSGI_OTHER", "-DUWSGI_LEVEL", "-DUWSGI_PROTO"]
+    # (SPLIT), a name another file tests (ELSEWHERE) or defines after uwsgi.h tests it
+    # (LATE), or a name in text (IN_TEXT). FROM_HEADER is defined before anything sees it.
+    assert traced == ["+DUWSGI_FROM_HEADER", "+DUWSGI_INNER", "+DUWSGI_MEMBER", "+DUWSGI_OTHER", "-DUWSGI_LEVEL",
+                      "-DUWSGI_PROTO"]
+    assert _traced_as_preprocessed(TRACE_HEADER, "-I. -Werror -DUWSGI_LEVEL=3", tmp_path, work / "again") \
+        == ["+DUWSGI_INNER", "+DUWSGI_MEMBER", "+DUWSGI_OTHER", "+DUWSGI_PROTO", "-DUWSGI_LEVEL"]  # not FROM_HEADER
 
 
 def test_the_trace_gives_up_on_a_name_built_by_pasting(tmp_path: Path, machine):

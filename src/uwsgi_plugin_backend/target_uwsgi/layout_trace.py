@@ -16,6 +16,13 @@ preprocessed (layout_text). A candidate X is traced only when:
   sentinel in the text, or in a -Wundef warning from #if), and gcc -dU
   reports no use of a -D candidate.
 
+A +D candidate that another file names (AF_INET6) is not aliased, only
+defined as a sentinel; when the base's gcc -dU and -Wundef show no test of it
+while undefined (a header defines it before anything tests it) and the
+sentinel shows nowhere, nothing observed it before that definition, after
+which both runs define it alike: its toggled text is the base's. Not with
+-Werror (or -pedantic-errors): there the redefinition fails the toggle.
+
 Before each chain of conditionals that names a traced candidate, the copy
 evaluates each group's condition with X toggled (``__ut_X`` where the chain
 tests ``__ub_X``: 1 for +D, undefined for -D; other traced candidates at
@@ -148,12 +155,13 @@ def _aliased(condition: str, names: set[str], toggled: str | None = None) -> str
 
 def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Path, dot_h: bytes,
                   candidates: dict[str, tuple[str, str | None]], headers: list[str], base_text: bytes,
-                  base: layout_text.Text) -> dict[str, bytes]:
+                  base: layout_text.Text, undefined_first: set[str]) -> dict[str, bytes]:
     """Candidate ("-DX", "+DX") -> its toggled text, for the candidates this can
     trace. ``candidates`` gives each macro and its value in the base (None: undefined);
     ``headers`` the paths of the other files the base compile reads (as gcc -MD lists them, run
     in ``kit_dir``); ``base_text`` the base's gcc -E output (of ``work/tu.c``, which includes
-    uwsgi.h), ``base`` that text split."""
+    uwsgi.h), ``base`` that text split; ``undefined_first`` the macros its gcc -dU (or -Wundef)
+    first saw undefined."""
     source = dot_h.decode("latin-1")
     kit_path = next((match.group(1) for match in layout_text.MARKER.finditer(base_text.decode("latin-1"))
                      if match.group(1).endswith('/uwsgi.h"')), None)  # as gcc spells it: "./uwsgi.h" with -I.
@@ -173,21 +181,30 @@ def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Pa
         others = "\n".join((kit_dir / path).read_text(errors="replace") for path in headers)  # relative: to kit_dir
     except OSError:
         return {}
-    names = {name for name in names if name not in others}
+    elsewhere = {name for name in names if name in others}
+    names -= elsewhere
     traced = {key: value for key, value in candidates.items() if value[0] in names}
-    if not traced:
+    # A +D candidate another file defines before anything sees it (AF_INET6) is not aliased,
+    # only watched by its sentinel: a -Werror would fail its toggle on the redefinition.
+    watched = {key: value for key, value in candidates.items() if value[1] is None and value[0] in elsewhere
+               and value[0] not in undefined_first} if not any("-Werror" in flag or "-pedantic-errors" in flag
+                                                               for flag in flags) else {}
+    if not traced and not watched:
         return {}
-    output = _run(compiler, flags, kit_dir, work, lines, found, at, traced, names, kit_path)
+    output = _run(compiler, flags, kit_dir, work, lines, found, at, traced, names, kit_path, watched)
     if output is None:
         return {}
     text, used = output
     texts = _texts(text, found, traced, base, base_text)
-    return {key: value for key, value in texts.items() if traced[key][0] not in used}
+    if texts is None:
+        return {}
+    return {**{key: value for key, value in texts.items() if traced[key][0] not in used},
+            **{key: base_text for key in watched}}
 
 
 def _run(compiler: list[str], flags: list[str], kit_dir: Path, work: Path, lines: list[Line], found: list[Chain],
-         at: dict[int, Chain], traced: dict[str, tuple[str, str | None]], names: set[str],
-         kit_path: str) -> tuple[str, set[str]] | None:
+         at: dict[int, Chain], traced: dict[str, tuple[str, str | None]], names: set[str], kit_path: str,
+         watched: dict[str, tuple[str, str | None]]) -> tuple[str, set[str]] | None:
     """The instrumented run's output (-dU reports out, uwsgi.h named by its own path) and
     the -D candidates used outside uwsgi.h's conditions; None when it fails."""
     copy = work / "trace"
@@ -195,15 +212,16 @@ def _run(compiler: list[str], flags: list[str], kit_dir: Path, work: Path, lines
     out = [f"#define __ub_{macro} {value}" for macro, value in traced.values() if value is not None]
     out += [f"#define __ut_{macro} 1" for macro, value in traced.values() if value is None]
     out.append(f'#line 1 {kit_path}')
-    watched = {chain.number for chain in found if any(_named(cond, names) for _, cond, _ in chain.groups)}
+    aliased = {chain.number for chain in found if any(_named(cond, names) for _, cond, _ in chain.groups)}
     for index, line in enumerate(lines):
         chain = at.get(index)
-        if chain is not None and chain.number in watched:
+        if chain is not None and chain.number in aliased:
             out += _instrumented(line, chain, lines, names, kit_path)
         else:
             out += _source(line)
     (copy / "uwsgi.h").write_text("\n".join(out) + "\n", encoding="latin-1")
-    sentinels = [f"-Wp,-D{macro}={PREFIX}seen_{macro}" for macro, value in traced.values() if value is None]
+    sentinels = [f"-Wp,-D{macro}={PREFIX}seen_{macro}" for macro, value in [*traced.values(), *watched.values()]
+                 if value is None]
     # The copy is found first for tu.c's #include "uwsgi.h"; kit_dir next, as uwsgi.h's own directory is for it.
     result = run_compiler([*compiler, "-iquote", str(copy), "-iquote", str(kit_dir), *flags, f"-I{kit_dir}", *sentinels,
                            "-Wno-error", "-Wundef", "-Wsystem-headers", "-dU", "-E", str(work / "tu.c")], cwd=kit_dir)
@@ -257,12 +275,12 @@ def _self_contained(group: list[Line]) -> bool:
 
 
 def _texts(text: str, found: list[Chain], traced: dict[str, tuple[str, str | None]], base: layout_text.Text,
-           base_text: bytes) -> dict[str, bytes]:
-    """The toggled texts, from the instrumented run's output."""
+           base_text: bytes) -> dict[str, bytes] | None:
+    """The toggled texts, from the instrumented run's output; None when it does not hold."""
     marks = list(MARK.finditer(text))
     once = [match.group(1) for match in marks if match.group(1) != "altend"]
     if len(marks) != text.count(PREFIX) or len(once) != len(set(once)):
-        return {}  # a mark not on a line of its own (eaten by a macro call, or pasted), or made twice
+        return None  # a mark not on a line of its own (eaten by a macro call, or pasted), or made twice
     cuts: list[tuple[int, int, str]] = []  # what the base text lacks: marks and alt texts
     alts: dict[str, str] = {}
     spans: dict[int, list[int]] = {}  # chain -> its base group's text (start, end), or its place when none
@@ -289,7 +307,7 @@ def _texts(text: str, found: list[Chain], traced: dict[str, tuple[str, str | Non
         elif kind == "end" and int(rest) in taken:
             spans[int(rest)][1] = match.start()
     if not layout_text.same(layout_text.split(_cut(text, cuts).encode("latin-1")), base):
-        return {}  # the copy does not preprocess as uwsgi.h does
+        return None  # the copy does not preprocess as uwsgi.h does
     results: dict[str, bytes] = {}
     for key, (macro, _) in traced.items():
         edits = []

@@ -280,22 +280,27 @@ def _learn_uncached(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, com
 UNDEFINED_IN_IF = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)" is not defined')
 
 
-def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> tuple[list[str], list[str]]:
-    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU),
-    and the paths of the files it read (gcc -MD)."""
+def _consulted(compiler: list[str], flags: list[str], kit_dir: Path,
+               source: Path) -> tuple[list[str], list[str], set[str]]:
+    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU);
+    the paths of the files it read (gcc -MD); and the macros it first saw undefined."""
     deps = source.with_suffix(".d")
     # -dU does not report `#if X` of an undefined X; -Wundef (in system headers too) does.
     result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-Wundef", "-Wsystem-headers",
                            "-Wno-error", "-MD", "-MF", str(deps), str(source)], cwd=kit_dir)
-    names = set(UNDEFINED_IN_IF.findall(result.stderr.decode(errors="replace")))
+    undefined = set(UNDEFINED_IN_IF.findall(result.stderr.decode(errors="replace")))
+    names = set(undefined)
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(("#define ", "#undef ")):
-            names.add(line.split(None, 2)[1].split("(", 1)[0])
+            name = line.split(None, 2)[1].split("(", 1)[0]
+            if line.startswith("#undef ") and name not in names:
+                undefined.add(name)
+            names.add(name)
     try:
         listed = deps.read_text(errors="replace").replace("\\\n", " ").partition(":")[2].split()
     except OSError:
         listed = []
-    return sorted(names), [path for path in listed if path != str(source)]
+    return sorted(names), [path for path in listed if path != str(source)], undefined
 
 
 def _header_names(paths: list[str]) -> list[str]:
@@ -347,7 +352,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         base.check()  # the compiler's own words; the preprocessor failing alone is odd
         raise BackendError("cannot preprocess uwsgi.h with the binary's CFLAGS to learn its layouts")
     base_split = layout_text.split(base_text) if by_text else None
-    consulted, read = consulted_run.result()
+    consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
     toggles = candidate_toggles(cflags, dot_h)
     defines = read_flags(cflags)[0]
@@ -357,7 +362,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
                    if candidate.startswith("+D") or candidate[2:] in consulted_set}
         traced = layout_trace.toggled_texts(compiler, flags, kit_dir, work, dot_h, untried,
                                             [path for path in read if os.path.basename(path) != "uwsgi.h"],
-                                            base_text, base_split)
+                                            base_text, base_split, undefined_first)
 
     def settle(item: tuple[int, tuple[str, list[str]]]) -> list[str] | None:
         """Why the candidate counts; None when it is neutral."""
