@@ -237,7 +237,8 @@ struct uwsgi_server {
     int (*hook2)(void);
 #endif
 };
-""", ["-DFEAT_A -DRETURNS_TAG -DUWSGI_SSL -DUWSGI_SWAP -DWIDE_RESULT -DHOOK_ARG", "-DRETURNS_TAG"]),
+""", ["-DFEAT_A -DRETURNS_TAG -DUWSGI_SSL -DUWSGI_SWAP -DWIDE_RESULT -DHOOK_ARG", "-DRETURNS_TAG",
+      "-C -DRETURNS_TAG"]),  # -C: comments kept in gcc -E's text, which the text rules do not read
     "another header": (b"""
 #include "uwsgi_extra.h"
 #ifdef WITH_EXTRA

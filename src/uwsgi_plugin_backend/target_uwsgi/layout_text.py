@@ -47,6 +47,8 @@ TOKEN = re.compile(r"""\0\d+|[A-Za-z_$][\w$]*|\.?\d(?:[eEpP][+-]|[\w.])*|"(?:\\.
                    r"""|^[ \t]*#.*$|<<=|>>=|\.\.\.|->|\+\+|--|<<|>>|[<>=!&|^+\-*/%]=|&&|\|\||##|<:|:>|<%|%>|%:|\S""", re.M)
 BLANK_LINES = re.compile(r"\n\s*\n")
 DIGRAPHS = {"<:": "[", ":>": "]", "<%": "{", "%>": "}", "%:": "#"}
+UNREADABLE = {"-C", "-CC", "-fdirectives-only", "-fpreprocessed", "-traditional", "-traditional-cpp", "-M", "-MM",
+              "-dM"}
 RAW_STRING = re.compile(r'(?:\b(?:u8|[LuU])?R)"')  # gcc's raw strings: the tokens above do not read them
 # Keywords followed by a parenthesized group that is no declarator.
 GROUPS = {"__attribute__", "__attribute", "__typeof__", "__typeof", "typeof", "_Alignas", "__asm__", "__asm", "asm",
@@ -72,6 +74,12 @@ class Text:
     @functools.cached_property
     def unit_set(self) -> set[tuple[str, ...]]:
         return set(self.units)
+
+
+def readable(flags: list[str]) -> bool:
+    """Whether gcc -E's output with ``flags`` is plain C text, which these rules read:
+    not with comments kept (-C), macros unexpanded (-fdirectives-only) and the like."""
+    return not any(flag.removeprefix("-Wp,") in UNREADABLE or flag == "-Xpreprocessor" for flag in flags)
 
 
 def split(text: bytes) -> Text:

@@ -351,7 +351,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     if base_text is None:
         base.check()  # the compiler's own words; the preprocessor failing alone is odd
         raise BackendError("cannot preprocess uwsgi.h with the binary's CFLAGS to learn its layouts")
-    base_split = layout_text.split(base_text) if by_text else None
+    base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
     consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
     toggles = candidate_toggles(cflags, dot_h)
