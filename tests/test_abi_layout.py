@@ -447,7 +447,7 @@ struct uwsgi_server { int a;
 
 
 def _learned_both_ways(binary: Path, tmp_path: Path, machine):
-    kit = extract_kit(binary)
+    kit = extract_kit(binary, machine.uwsgi_timeout)
     kit.write(tmp_path)
     elf_part = platform_of(str(binary))
     fast = learn(elf_part, kit.dot_h, kit.cflags, tmp_path, compiler(), machine.cache_dir)
@@ -460,7 +460,7 @@ def test_text_rules_answer_as_the_full_method_for_pip_uwsgi(tmp_path: Path, pip_
     fast, full = _learned_both_ways(pip_variants[variant], tmp_path, machine)
     assert fast == full
     assert "UWSGI_ROUTING" in full.layout_macros
-    kit = extract_kit(pip_variants[variant])
+    kit = extract_kit(pip_variants[variant], machine.uwsgi_timeout)
     work = tmp_path / "work"
     work.mkdir()
     assert _members_read_as_dwarf_lists_them(kit.cflags, tmp_path, work) > 80
@@ -474,7 +474,7 @@ def test_text_rules_answer_as_the_full_method_for_debian_uwsgi(tmp_path: Path, d
     fast, full = _learned_both_ways(debian_uwsgi, tmp_path, machine)
     assert fast == full
     assert "UWSGI_SSL" in full.layout_macros
-    kit = extract_kit(debian_uwsgi)
+    kit = extract_kit(debian_uwsgi, machine.uwsgi_timeout)
     work = tmp_path / "work"
     work.mkdir()
     assert _members_read_as_dwarf_lists_them(kit.cflags, tmp_path, work) > 80
@@ -487,7 +487,7 @@ def test_text_rules_answer_as_the_full_method_for_pyuwsgi(tmp_path: Path, pyuwsg
     fast, full = _learned_both_ways(pyuwsgi_venv.uwsgi, tmp_path, machine)
     assert fast == full
     assert "UWSGI_ROUTING" in full.layout_macros
-    kit = extract_kit(pyuwsgi_venv.uwsgi)
+    kit = extract_kit(pyuwsgi_venv.uwsgi, machine.uwsgi_timeout)
     (tmp_path / "work").mkdir()
     assert len(_traced_as_preprocessed(kit.dot_h, kit.cflags, tmp_path, tmp_path / "work")) >= 5
 
