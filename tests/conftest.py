@@ -41,7 +41,8 @@ TOOL_CACHE = REPO / ".test-cache"
 # a pure function of uwsgi.h, the CFLAGS and the compiler) is kept for the suite like
 # pip's cache, so a test starts knowing it. The store is keyed by the learning code, so
 # changed code learns afresh; tests of learning itself are marked `unlearned`.
-LEARNING_CODE = ("target_uwsgi/layouts.py", "target_uwsgi/compiler.py", "runtime/_uwsgi_plugin.py")
+LEARNING_CODE = ("target_uwsgi/layouts.py", "target_uwsgi/layout_text.py", "target_uwsgi/layout_trace.py",
+                 "target_uwsgi/compiler.py", "runtime/_uwsgi_plugin.py")
 LEARNED = TOOL_CACHE / "layouts" / hashlib.sha256(
     b"".join((REPO / "src" / "uwsgi_plugin_backend" / name).read_bytes() for name in LEARNING_CODE)).hexdigest()[:12]
 

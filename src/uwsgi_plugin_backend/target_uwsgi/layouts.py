@@ -19,10 +19,19 @@ neutral counts, since one may change nothing alone and much with another.
 A toggle whose compile fails (a feature header not installed) counts as
 relevant: that is the safe side, and a macro the binary does not define adds
 no line to its key either way.
+
+That is the full method (learn_fully), kept as the reference the tests hold
+``learn`` to. ``learn`` gives its answer at a fraction of the cost: the
+toggled texts of most candidates come from one instrumented preprocessing
+(target_uwsgi.layout_trace), the others' from gcc -E each (half a compile);
+what a toggled text and the base's prove (target_uwsgi.layout_text: the
+same tokens, other member names in a struct of uwsgi.h, only prototypes
+taken away or added) settles most candidates; the rest are compiled as above.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -30,12 +39,14 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..cache import CacheDir, write_atomically
-from ..errors import BackendError
+from ..errors import BackendError, log
 from ..runtime_api import read_flags, reserved_macro, shell_words, tested_macros
+from . import layout_text, layout_trace
 from .compiler import run_compiler, system_header_hint
 
 if TYPE_CHECKING:
@@ -77,8 +88,9 @@ def compile_source(compiler: list[str], flags: list[str], kit_dir: Path, source:
 
 
 def _preprocess(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> bytes | None:
-    """uwsgi.h after the preprocessor, without line markers; None when that fails."""
-    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", str(source)], cwd=kit_dir)
+    """uwsgi.h after the preprocessor, line markers kept (they tell uwsgi.h's text
+    from other files'); None when that fails."""
+    result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", str(source)], cwd=kit_dir)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -239,94 +251,160 @@ def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: lis
         return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **entry["fields"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp:
+    log(f"  first build for this uwsgi.h and CFLAGS: learning which of their macros change its layouts "
+        f"(once; cached afterwards in {cached.parent})")
+    learned, entry = _learn_uncached(elf_part, dot_h, cflags, kit_dir, compiler, by_text=True)
+    _store(cached, entry)
+    return learned
+
+
+def learn_fully(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str]) -> LearnedAbi:
+    """What ``learn`` answers, by the full method (not cached): every toggle whose
+    preprocessed text differs is compiled and its layouts compared. The tests hold
+    ``learn`` to it."""
+    return _learn_uncached(elf_part, dot_h, cflags, kit_dir, compiler, by_text=False)[0]
+
+
+def _learn_uncached(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str],
+                    by_text: bool) -> tuple[LearnedAbi, dict]:
+    with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         work = Path(tmp)
         flags = shell_words(cflags)
-        sizes = _sizes(compiler, flags, kit_dir, work)
-        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work)
-    _store(cached, {"fields": fields, "sizes": sizes, "why": why})
-    return LearnedAbi(platform=f"{elf_part} {sizes}", **fields)
+        sizes = pool.submit(_sizes, compiler, flags, kit_dir, work)
+        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work, pool, by_text)
+        entry = {"fields": fields, "sizes": sizes.result(), "why": why}
+    return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **fields), entry
 
 
 UNDEFINED_IN_IF = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)" is not defined')
 
 
-def _consulted(compiler: list[str], flags: list[str], kit_dir: Path, source: Path) -> tuple[list[str], list[str]]:
-    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU),
-    and the names of the headers it read (gcc -MD): a file of a plugin's project
-    with one of those names could take a header's place in the plugin's compile."""
+def _consulted(compiler: list[str], flags: list[str], kit_dir: Path,
+               source: Path) -> tuple[list[str], list[str], set[str]]:
+    """Every macro the preprocessor tested or expanded, compiling uwsgi.h (gcc -dU);
+    the paths of the files it read (gcc -MD); and the macros it first saw undefined."""
     deps = source.with_suffix(".d")
     # -dU does not report `#if X` of an undefined X; -Wundef (in system headers too) does.
     result = run_compiler([*compiler, *flags, f"-I{kit_dir}", "-E", "-P", "-dU", "-Wundef", "-Wsystem-headers",
                            "-Wno-error", "-MD", "-MF", str(deps), str(source)], cwd=kit_dir)
-    names = set(UNDEFINED_IN_IF.findall(result.stderr.decode(errors="replace")))
+    undefined = set(UNDEFINED_IN_IF.findall(result.stderr.decode(errors="replace")))
+    names = set(undefined)
     for line in result.stdout.decode(errors="replace").splitlines():
         if line.startswith(("#define ", "#undef ")):
-            names.add(line.split(None, 2)[1].split("(", 1)[0])
+            name = line.split(None, 2)[1].split("(", 1)[0]
+            if line.startswith("#undef ") and name not in names:
+                undefined.add(name)
+            names.add(name)
     try:
         listed = deps.read_text(errors="replace").replace("\\\n", " ").partition(":")[2].split()
     except OSError:
         listed = []
-    return sorted(names), sorted({os.path.basename(path) for path in listed} - {source.name})
+    return sorted(names), [path for path in listed if path != str(source)], undefined
 
 
-def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path,
-           work: Path) -> tuple[dict, dict[str, list[str]]]:
+def _header_names(paths: list[str]) -> list[str]:
+    """The names of the headers a compile read (uwsgi.h, stdio.h, ssl.h ...): a file of a
+    plugin's project with one of those names could take a header's place in the plugin's compile."""
+    return sorted({os.path.basename(path) for path in paths})
+
+
+class _Base:
+    """The base compile (running aside) and its layouts, read once and only when a toggle needs them."""
+
+    def __init__(self, compiled: concurrent.futures.Future[str | None], obj: Path) -> None:
+        self.compiled, self.obj = compiled, obj
+        self._lock = threading.Lock()
+        self._bytes: bytes | None = None
+        self._layouts: dict[str, str] | None = None
+
+    def check(self) -> None:
+        """Raise the compiler's complaint when uwsgi.h does not compile with the CFLAGS."""
+        error = self.compiled.result()
+        if error:
+            raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
+                               + system_header_hint(error))
+
+    def changed(self, obj: Path) -> list[str]:
+        """The types of uwsgi.h that ``obj`` lays out otherwise."""
+        self.check()
+        with self._lock:
+            if self._bytes is None:
+                self._bytes = debug_bytes(self.obj)
+        if debug_bytes(obj) == self._bytes:
+            return []
+        with self._lock:
+            if self._layouts is None:
+                self._layouts = read_layouts(self.obj)
+        return differs(self._layouts, read_layouts(obj))
+
+
+def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path, work: Path,
+           pool: concurrent.futures.Executor, by_text: bool) -> tuple[dict, dict[str, list[str]]]:
     """LearnedAbi's fields but the platform, and for each relevant candidate the
     types it changes (or why it counts)."""
-    base = work / "base.o"
-    error = compile_source(compiler, flags, kit_dir, TU, base)
-    if error:
-        raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
-                           + system_header_hint(error))
-    base_bytes = debug_bytes(base)
-    base_layouts: dict[str, str] | None = None
-    toggles = candidate_toggles(cflags, dot_h)
-
     source = work / "tu.c"
     source.write_text(TU)
+    base = _Base(pool.submit(compile_source, compiler, flags, kit_dir, TU, work / "base.o"), work / "base.o")
+    consulted_run = pool.submit(_consulted, compiler, flags, kit_dir, source)
     base_text = _preprocess(compiler, flags, kit_dir, source)
-    consulted, headers = _consulted(compiler, flags, kit_dir, source)
+    if base_text is None:
+        base.check()  # the compiler's own words; the preprocessor failing alone is odd
+        raise BackendError("cannot preprocess uwsgi.h with the binary's CFLAGS to learn its layouts")
+    base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
+    consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
+    toggles = candidate_toggles(cflags, dot_h)
+    defines = read_flags(cflags)[0]
+    traced: dict[str, bytes] = {}
+    if base_split is not None:  # the texts one instrumented run gives
+        untried = {candidate: (candidate[2:], defines.get(candidate[2:])) for candidate in toggles
+                   if candidate.startswith("+D") or candidate[2:] in consulted_set}
+        traced = layout_trace.toggled_texts(compiler, flags, kit_dir, work, dot_h, untried,
+                                            [path for path in read if os.path.basename(path) != "uwsgi.h"],
+                                            base_text, base_split, undefined_first)
 
-    def compile_toggle(item: tuple[int, tuple[str, list[str]]]) -> tuple[str, Path | None, str | None]:
+    def settle(item: tuple[int, tuple[str, list[str]]]) -> list[str] | None:
+        """Why the candidate counts; None when it is neutral."""
         index, (candidate, toggled) = item
         # A macro the CFLAGS define that the preprocessor never looked at cannot change its
         # text when it alone is undone (one it never saw undefined may still be tested by
-        # value: those are preprocessed); and the same text compiles to the same layouts:
-        # most toggles end here, at no cost or a tenth of a compile.
+        # value: those are preprocessed).
         if candidate.startswith("-D") and candidate[2:] not in consulted_set:
-            return candidate, None, None
-        if base_text is not None and _preprocess(compiler, toggled, kit_dir, source) == base_text:
-            return candidate, None, None
+            return None
+        text = traced.get(candidate) or _preprocess(compiler, toggled, kit_dir, source)
+        if text == base_text:
+            return None
+        if base_split is not None:  # the text rules; learn_fully compiles instead
+            if text is None:  # the compile would fail there too
+                return ["(the toggled preprocessing failed)"]
+            found = layout_text.verdict(base_split, layout_text.split(text))
+            if found == layout_text.NEUTRAL:
+                return None
+            if found == layout_text.RELEVANT:
+                return ["(a struct of uwsgi.h has other members)"]
+            if found == layout_text.CHECK and _compiles(compiler, flags, text, work / f"toggle-{index}.i"):
+                return None
         obj = work / f"toggle-{index}.o"
-        return candidate, obj, compile_source(compiler, toggled, kit_dir, TU, obj)
+        error = compile_source(compiler, toggled, kit_dir, TU, obj)
+        return ["(the toggled compile failed)"] if error else (base.changed(obj) or None)
 
-    why: dict[str, list[str]] = {}
-    import concurrent.futures  # late: only learning needs it
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for candidate, obj, error in pool.map(compile_toggle, enumerate(toggles.items())):
-            if obj is None:
-                continue
-            if error:
-                why[candidate] = ["(the toggled compile failed)"]
-                continue
-            if debug_bytes(obj) == base_bytes:
-                continue
-            if base_layouts is None:
-                base_layouts = read_layouts(base)
-            changed = differs(base_layouts, read_layouts(obj))
-            if changed:
-                why[candidate] = changed
-    defines = read_flags(cflags)[0]
+    reasons = pool.map(settle, enumerate(toggles.items()))
+    why = {candidate: reason for candidate, reason in zip(toggles, reasons) if reason is not None}
+    base.check()
     fields = {
         "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
         "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
         "consulted": consulted,
-        "headers": headers,
+        "headers": _header_names(read),
     }
     return fields, why
+
+
+def _compiles(compiler: list[str], flags: list[str], text: bytes, path: Path) -> bool:
+    """Whether a preprocessed text compiles (-fsyntax-only: declarations only change here)."""
+    path.write_bytes(text)
+    return run_compiler([*compiler, *flags, "-fsyntax-only", str(path)]).returncode == 0
 
 
 def _store(path: Path, entry: dict) -> None:
