@@ -44,7 +44,7 @@ def with_missing_header(project: Path) -> None:
 
 
 CASES = {
-    "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: allow-outside-sources, package, pin-uwsgi, plugins, ship-sources, strip, uwsgi"),
+    "unknown key": (with_table('plugin = ["."]'), r"unknown key 'plugin' in \[tool.uwsgi-plugin\].*known keys: abi-variants, allow-outside-sources, package, pin-uwsgi, plugins, ship-sources, strip, uwsgi"),
     "wrong type": (with_table('plugins = "."'), r"tool.uwsgi-plugin.plugins must be a list of strings, got '\.' \(a string\)"),
     "NUL byte": (with_table('plugins = ["a\\u0000b"]'), r"tool.uwsgi-plugin.plugins in pyproject.toml holds a NUL byte \('a\\x00b'\); no path or name can hold one: remove it"),
     "missing entry point": (without_entry_point, r'declares no \'uwsgi.plugins\' entry point for the plugin\(s\) hello.*\[project.entry-points."uwsgi.plugins"\]\nhello = "uwsgi_plugin_hello:plugin_dir"'),

@@ -74,7 +74,7 @@ def test_wheel_carries_sources_and_says_build_missing_first(pip_uwsgi_env, debia
     assert refused.returncode == 1 and "Traceback" not in refused.stdout
     assert f"has no build of its plugins for {pip_uwsgi_env.uwsgi}" in refused.stdout
     first = refused.stdout.index("uwsgi-plugin-backend build-missing uwsgi-plugin-hello")
-    # Installed from a wheel file: the route through the source is the project's, not an index's (issue 25).
+    # Installed from a wheel file: the route through the source is the project's, not an index's.
     assert first < refused.stdout.index("pip wheel --no-deps -w DIR PROJECT") and "--no-binary" not in refused.stdout
 
     built = build_missing(pip_uwsgi_env)

@@ -1,6 +1,6 @@
-"""`uwsgi-plugin-backend init DIR --ci github` (issue 23): the workflow it writes
+"""`uwsgi-plugin-backend init DIR --ci github`: the workflow it writes
 is valid for GitHub (the schema check-jsonschema carries) and zizmor finds
-nothing in it; it never overwrites a file. tests/test_recipes.py runs its steps."""
+nothing in it; it never overwrites a file. tests/e2e/test_recipes.py runs its steps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""merge joins builds whose wheels carry other tags (issue 23, part 3): one
+"""merge joins builds whose wheels carry other tags: one
 platform family (C library and machine), the highest floor among them; py3-none,
 or the one CPython whose C API a build calls. The WHEEL file's Tag lines and the
 RECORD are written anew; the merged wheel passes check-wheel-contents and

@@ -1,7 +1,7 @@
-"""`merge` reads CI artifacts: wheels it must treat as untrusted (issue 12, item 1;
-issue 21). A hostile or damaged input is refused with one error line, before
-anything is written; nothing lands outside -o, or in it. Entries are read a
-chunk at a time with a size bound: no input makes merge hold a file whole."""
+"""`merge` reads CI artifacts: wheels it must treat as untrusted. A hostile or
+damaged input is refused with one error line, before anything is written;
+nothing lands outside -o, or in it. Entries are read a chunk at a time with
+a size bound: no input makes merge hold a file whole."""
 
 from __future__ import annotations
 

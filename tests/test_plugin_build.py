@@ -84,7 +84,7 @@ def test_compile_and_link_flags_equal_uwsgi_build_plugin(tmp_path, pip_uwsgi, fi
         assert rest[0] == "-c" and rest[2] == "-o" and rest[4:6] == ["-MMD", "-MF"] and len(rest) == 7
         objects[Path(rest[1]).name] = rest[3]
     # One link: uwsgi's line with each source's object in its place, and for C++ sources
-    # the C++ runtime after it all, as g++ links (uwsgi links with gcc: issue 25).
+    # the C++ runtime after it all, as g++ links (uwsgi links with gcc).
     expected = [objects[Path(arg).name] if i in sources else arg for i, arg in enumerate(their_call)]
     cxx_runtime = ["-lstdc++", "-lm"] if any(their_call[i].endswith(".cc") for i in sources) else []
     assert link == expected + cxx_runtime

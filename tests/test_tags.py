@@ -1,4 +1,4 @@
-"""Tags from what the plugin needs (issue 23, part 1): the glibc floor of the
+"""Tags from what the plugin needs: the glibc floor of the
 plugins' own ELF, recorded per build and compared with the machine's at run
 time; py3-none for pyuwsgi builds, unless a plugin calls the Python C API.
 Wheels are built by pip with build isolation and served by real uwsgi."""

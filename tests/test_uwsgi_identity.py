@@ -64,7 +64,7 @@ def test_uwsgi_replaced_behind_a_wrapper_script(tmp_path, debian_uwsgi, pip_uwsg
 
 @pytest.mark.slow  # pip's uwsgi
 def test_wrapper_repointed_at_a_binary_with_another_uwsgi_h(tmp_path, debian_uwsgi, pip_uwsgi, machine):
-    """A wrapper that answers --version and --cflags itself (the issue 21 review's did so)
+    """A wrapper that answers --version and --cflags itself (an attack review's did so)
     and hands the rest to the binary behind it: only its --dot-h tells the two apart."""
     for flag in ("version", "cflags"):
         (tmp_path / flag).write_bytes(runtime.ask(str(pip_uwsgi), f"--{flag}"))

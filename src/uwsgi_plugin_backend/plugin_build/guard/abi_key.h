@@ -3,7 +3,7 @@
  * (runtime/_uwsgi_plugin.py: shell_words, read_flags, abi_lines,
  * hash_of_parts) computes it in Python: the loader of every plugin
  * (plugin_loader.c) compares it with the hash its build was made for before
- * any code of the plugin runs. tests/test_guard_hash_property.py compiles this
+ * any code of the plugin runs. tests/test_guard_hash.py compiles this
  * file with -DGUARD_SELFTEST and compares the two on generated input.
  *
  * CFLAGS are read as the shell hands them to gcc (uwsgiconfig.py puts them on

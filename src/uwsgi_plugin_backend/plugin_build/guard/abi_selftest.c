@@ -1,5 +1,5 @@
 /*
- * abi_key.h as a program, for tests/test_guard_hash_property.py:
+ * abi_key.h as a program, for tests/test_guard_hash.py:
  *   abi-selftest DOT_H_FILE CFLAGS_FILE PLATFORM LEARNED_FILE
  * prints the ABI hash. LEARNED_FILE holds NUL-terminated fields, in records:
  * "L" name (a layout macro), "N" name value (neutral, with the build's value),

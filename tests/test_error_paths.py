@@ -1,5 +1,5 @@
 """Inputs that used to end in a traceback or in a wrong result, each now one
-`uwsgi-plugin-backend: error:` line that says what to do (issue 12), and
+`uwsgi-plugin-backend: error:` line that says what to do, and
 caches that never land in the project."""
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Projects that `uwsgi --build-plugin` builds must build here too (issue 12,
-items 3-7): uwsgiplugin.py importing uwsgiconfig, sources and headers beside
-the plugin directory, UWSGI_* variables, symlink loops, and a uwsgi whose
---cflags hold a two-word flag. Built by pip with build isolation, served by
-a real uwsgi."""
+"""Projects that `uwsgi --build-plugin` builds must build here too:
+uwsgiplugin.py importing uwsgiconfig, sources and headers beside the plugin
+directory, UWSGI_* variables, symlink loops, and a uwsgi whose --cflags hold
+a two-word flag. Built by pip with build isolation, served by a real uwsgi."""
 
 from __future__ import annotations
 

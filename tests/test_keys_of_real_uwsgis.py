@@ -1,4 +1,4 @@
-"""The a2 ABI key on real binaries: pip's uWSGI 2.0.31 compiled three ways on
+"""The ABI key on real binaries: pip's uWSGI 2.0.31 compiled three ways on
 this machine, pyuwsgi 2.0.30 and 2.0.30.post1; and the build-time symbol check."""
 
 from __future__ import annotations

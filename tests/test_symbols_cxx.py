@@ -1,4 +1,4 @@
-"""C++ plugins (issue 25): the symbol check sees every library the loader
+"""C++ plugins: the symbol check sees every library the loader
 brings into a uwsgi process, found as the loader finds them; a plugin with
 C++ sources links the C++ runtime, as g++ would, and serves from pip's uWSGI,
 from one built without xml (which brings no libstdc++) and from pyuwsgi."""
@@ -85,7 +85,7 @@ def test_cxx_code_reached_through_uwsgis_libraries(tmp_path, pip_variants, outdi
 
 
 def test_cxx_plugin_serves_from_three_uwsgis(tmp_path, pip_variants, pyuwsgi_venv, wheelhouse):
-    """The plugin of issue 25 (a .cc source using std::string, no LIBS), built by pip
+    """A plugin (a .cc source using std::string, no LIBS), built by pip
     with build isolation in each uwsgi's environment (the backend from the wheelhouse,
     as before a release), links libstdc++ itself and serves from pip's uWSGI, from the
     one built with xml=false (no libstdc++ in its chain) and from pyuwsgi."""

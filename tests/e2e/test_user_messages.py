@@ -1,4 +1,4 @@
-"""Messages that misled a new user (issue 25): each is met as a user meets it,
+"""Messages that misled a new user: each is met as a user meets it,
 through a frontend, and must say what happened and the fix that fits, no more."""
 
 from __future__ import annotations

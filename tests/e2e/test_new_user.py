@@ -1,4 +1,4 @@
-"""A new user's first hour (issue 12): getting the backend before it is on
+"""A new user's first hour: getting the backend before it is on
 PyPI as the README says, `init` output that publishes and installs, and
 scripts/test saying what it installs."""
 
@@ -116,7 +116,7 @@ def test_init_project_publishes_and_installs(tmp_path, wheelhouse, debian_uwsgi)
 def test_scripts_test_names_the_system_packages_first():
     script = (REPO / "scripts" / "test").read_text()
     [packages] = re.findall(r"^packages=\((.*)\)$", script, re.M)
-    result = run(["bash", REPO / "scripts" / "test", "--collect-only", "-q", "tests/test_first_hour.py"], env=clean_env())
+    result = run(["bash", REPO / "scripts" / "test", "--collect-only", "-q", "tests/e2e/test_new_user.py"], env=clean_env())
     first = result.stdout.splitlines()[0]
     assert first == f"scripts/test: system packages the tests need: {packages}"
     assert "already installed" in result.stdout.splitlines()[1] or "installing with apt-get" in result.stdout.splitlines()[1]

@@ -1,7 +1,6 @@
 """Every recipe that starts uwsgi in README.md, sample_plugin/README.md and
 every page of docs/, taken from the code blocks as written and run against a
-real uwsgi with the sample plugin installed (issue 12, item 8; issue 25: the
-docs/ site)."""
+real uwsgi with the sample plugin installed."""
 
 from __future__ import annotations
 
@@ -126,7 +125,7 @@ def test_ini_recipe_stops_uwsgi_when_the_plugin_cannot_load(venv_on_path, tmp_pa
         plugin.write_bytes(saved)
 
 
-# ---- The publishing recipe: the GitHub workflow `init --ci github` writes (issue 23) ----
+# ---- The publishing recipe: the GitHub workflow `init --ci github` writes ----
 
 PUBLISHING = REPO / "docs" / "publishing.md"
 INIT_CI = "uwsgi-plugin-backend init . --ci github"

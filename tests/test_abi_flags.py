@@ -1,4 +1,4 @@
-"""The ABI promise whatever flags a uWSGI or a build carries (issue 21): no
+"""The ABI promise whatever flags a uWSGI or a build carries: no
 plugin code ever runs in a uWSGI it does not fit.
 
 The probe plugin (tests/packages/abi-probe) answers with fields it reads from
@@ -113,7 +113,7 @@ def test_spellings_share_the_key_of_what_gcc_reads(tmp_path, pip_variants):
 
 @pytest.mark.slow
 def test_two_word_define_and_u2_get_two_builds_and_u2_reads_its_own(tmp_path, pip_variants):
-    """Case 1 of issue 21: the wheel for the `-D UWSGI_SSL` wrapper and u2 were one build, which crashed u2."""
+    """The wheel for the `-D UWSGI_SSL` wrapper and u2 were one build, which crashed u2."""
     u1, u2 = pip_variants["default"], pip_variants["nossl"]
     spelled = wrapper(tmp_path / "spelled", u1, (cflags_of(u1) + " ").replace("-DUWSGI_SSL ", "-D UWSGI_SSL "))
     result = build_wheel(copy_project(PROBE, tmp_path / "p"), tmp_path / "out", f"-Cuwsgi={spelled}", f"-Cuwsgi={u2}")
@@ -165,7 +165,7 @@ def test_no_plugin_code_runs_in_a_uwsgi_it_does_not_fit(tmp_path, pip_variants, 
     assert CONSTRUCTOR_LINE in (tmp_path / "u1.log").read_text()
 
 
-# (environment, uwsgiplugin.py's lists, what the one error line names): issue 21's case 4 and a review's attacks.
+# (environment, uwsgiplugin.py's lists, what the one error line names): the cases a review's attacks found.
 LAYOUT_CHANGES = {
     "env-cflags": ({"CFLAGS": "-fpack-struct=4"}, {}, "compiled with -fpack-struct=4 (from $CFLAGS)"),
     "plugin-cflags": ({}, {"CFLAGS": ["-UUWSGI_SSL"]}, "compiled with -UUWSGI_SSL (from CFLAGS, LDFLAGS or LIBS in uwsgiplugin.py)"),

@@ -1,5 +1,5 @@
 """Editable installs of one checkout in several environments, and the errors
-an editable install can meet later (issue 12, item 2 and the error list)."""
+an editable install can meet later."""
 
 from __future__ import annotations
 
