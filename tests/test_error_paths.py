@@ -199,10 +199,12 @@ def test_entry_point_must_fit_the_wheel(line, pattern, tmp_path, outdir):
     assert "compiling" not in result.stdout
 
 
-# Item 12: the sdist holds the source, not what builds and tools left in the tree.
+# The sdist holds the source, not what builds and tools left in the tree (wheelhouse/: the
+# publishing workflow's output directory, which a user running its steps by hand keeps).
 
 JUNK = [".venv/bin/python", "venv-other/pyvenv.cfg", "build/temp/hello.o", "dist/old.whl", "kept-build/.lock",
-        "kept-build/abi_2_0_21_x/plugin-0/hello.o", ".uwsgi_plugins_builder/hello.o", "hello_plugin.so"]
+        "kept-build/abi_2_0_21_x/plugin-0/hello.o", ".uwsgi_plugins_builder/hello.o", "hello_plugin.so",
+        "wheelhouse/uwsgi_plugin_hello-1.0.0-py3-none-manylinux_2_5_x86_64.whl", "stray-1.0-py3-none-any.whl"]
 SOURCE = ["LICENSE", "PKG-INFO", "README.md", "hello.c", "pyproject.toml", "uwsgiplugin.py"]
 
 

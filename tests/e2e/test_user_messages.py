@@ -114,7 +114,14 @@ def test_no_build_fits_a_plugin_installed_from_a_wheel_file(tmp_path, wheelhouse
     assert refused.returncode == 1 and "--no-binary" not in refused.stdout and "pip install --force" not in refused.stdout
     assert (f"or build a wheel for it from the project's source and install that (uwsgi-plugin-hello was installed "
             f"from {wheel.as_uri()}, a wheel, which has no sources pip could build from):\n"
-            f"  UWSGI_PLUGIN_BACKEND_UWSGI={debian_uwsgi} pip wheel --no-deps -w DIR PROJECT") in refused.stdout
+            f"  pip wheel --no-deps -w DIR -C uwsgi={debian_uwsgi} -C uwsgi={venv.uwsgi} PROJECT") in refused.stdout
+    # Followed as printed (PROJECT: the sample), then installed: both uwsgis keep a build.
+    project = copy_project(SAMPLE, tmp_path / "followed")
+    run(["sh", "-c", f"pip wheel --no-deps -w {tmp_path / 'built'} -C uwsgi={debian_uwsgi} -C uwsgi={venv.uwsgi} {project}"],
+        env=clean_env(PIP_FIND_LINKS=str(wheelhouse), PATH=f"{venv.root / 'bin'}:{os.environ['PATH']}"))
+    venv.pip("install", "-q", "--force-reinstall", "--no-deps", *(tmp_path / "built").glob("*.whl"))
+    for uwsgi in (debian_uwsgi, venv.uwsgi):
+        assert run([venv.python, "-m", "uwsgi_plugin_hello", "--uwsgi", uwsgi], env=clean_env()).returncode == 0
 
 
 def test_uwsgi_found_on_path_stands_out(tmp_path, wheelhouse, debian_uwsgi):

@@ -1038,9 +1038,11 @@ def no_build_fits(binary: str, wanted: dict[str, str], carried: list[tuple[Path,
                   f"  {route}")
     else:
         where = (_installed_from(distribution) or {}).get("url", "a wheel file")
+        # Installing that wheel replaces the builds installed now: it names the default uwsgi here too (keep).
+        build = (f"pip wheel --no-deps -w DIR{''.join(f' -C uwsgi={shlex.quote(u)}' for u in [binary, *keep])} PROJECT"
+                 if keep else f"{ENV_VAR}={shlex.quote(binary)} pip wheel --no-deps -w DIR PROJECT")
         source = (f"or build a wheel for it from the project's source and install that ({distribution} was installed "
-                  f"from {where}, a wheel, which has no sources pip could build from):\n"
-                  f"  {ENV_VAR}={shlex.quote(binary)} pip wheel --no-deps -w DIR PROJECT")
+                  f"from {where}, a wheel, which has no sources pip could build from):\n  {build}")
     return (
         f"{distribution} has no build of its plugins for {binary}\n"
         f"  that uwsgi is {wanted['summary']} (ABI key {wanted['key']});\n"

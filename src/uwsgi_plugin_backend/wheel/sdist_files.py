@@ -4,7 +4,8 @@ scikit-build-core already reads every ``.gitignore`` (and ``.git/info/exclude``
 in a git checkout) and drops VCS and cache directories; this adds, as
 ``sdist.exclude`` patterns, what a plugin project holds that no ignore file
 may mention: virtual environments under any name, a ``-C build-dir`` inside
-the project, ``build/`` and ``dist/``, and the leftovers of
+the project, ``build/``, ``dist/``, ``wheelhouse/`` (the publishing
+workflow's output) and any wheel, and the leftovers of
 ``uwsgi --build-plugin``. ``[tool.scikit-build] sdist.include`` brings a file
 back (include wins over exclude).
 """
@@ -21,6 +22,8 @@ from ..settings import Settings
 ALWAYS_EXCLUDED = [
     "/build/",
     "/dist/",
+    "/wheelhouse/",  # where the workflow `init --ci github` writes builds the wheel
+    "*.whl",  # a built wheel is never source
     "/.venv/",
     "/.test-cache/",
     ".uwsgi_plugins_builder/",  # uwsgi --build-plugin's work directory
