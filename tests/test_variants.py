@@ -96,6 +96,25 @@ def test_a_plugin_calling_a_feature_function_is_not_built_for_variants_without_i
 
 
 @pytest.mark.slow
+def test_a_plugin_using_a_library_only_the_feature_links_is_not_built_for_variants_without_it(tmp_path, pip_variants):
+    """libcrypto comes with uWSGI's SSL: a plugin that calls it without linking it loads in
+    the binary at hand, never in a uWSGI without SSL; linked, it is built and served there."""
+    project = copy_project(PACKAGES / "crypto-caller", tmp_path / "crypto-caller")
+    build = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", tmp_path / "out",
+             "-C", f"uwsgi={pip_variants['default']}", "-C", "abi-variants=ssl", project]
+    result = run(build, env=clean_env())
+    assert "abi-variant -UWSGI_SSL skipped: plugin cryptocaller uses RAND_bytes, which neither" in result.stdout, result.stdout
+    (project / "uwsgiplugin.py").write_text((project / "uwsgiplugin.py").read_text().replace("LIBS = []", "LIBS = ['-lcrypto']"))
+    shutil.rmtree(tmp_path / "out")
+    result = run(build, env=clean_env())
+    assert "abi-variant -UWSGI_SSL skipped" not in result.stdout, result.stdout
+    nossl = pip_variants["nossl"]
+    run([nossl.parent / "python", "-m", "pip", "install", "-q", "--no-deps", the_wheel(tmp_path / "out")], env=clean_env())
+    chosen = run([nossl.parent / "python", "-m", "uwsgi_plugin_cryptocaller", "--uwsgi", nossl], env=clean_env())
+    assert re.fullmatch(r"[0-9a-f]{32}", plugin_answer(nossl, chosen.stdout.strip(), "cryptocaller", 251, tmp_path / "log"))
+
+
+@pytest.mark.slow
 def test_a_variant_whose_headers_are_missing_is_skipped_naming_the_package(tmp_path, pip_variants):
     """A machine without libssl-dev: /usr/include/openssl hidden by an empty
     mount in a mount namespace of its own (needs unshare and root, as CI has)."""

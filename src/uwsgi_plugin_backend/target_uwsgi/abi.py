@@ -48,6 +48,9 @@ class VariantOf:
     binary_key: str  # the ABI key of the binary it is made from
     removed: frozenset[str]  # functions uwsgi.h declares for the binary, not for the variant
     added: frozenset[str]  # and the other way round
+    # The libraries the binary links for a feature the variant lacks (variants.FEATURE_LIBRARIES):
+    # a uWSGI without the feature does not bring them in for its plugins.
+    unlinked: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)

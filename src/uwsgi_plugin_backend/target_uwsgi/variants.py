@@ -36,6 +36,10 @@ FEATURES: dict[str, tuple[tuple[str, ...], ...]] = {
     "zlib": ((), ("UWSGI_ZLIB",)),
     "libcap": ((), ("UWSGI_CAP",)),
 }
+# The libraries uwsgiconfig.py links for each macro's feature (the start of their
+# sonames): a plugin built for a variant without it must not count on them.
+FEATURE_LIBRARIES = {"UWSGI_SSL": ("libssl.", "libcrypto."), "UWSGI_PCRE2": ("libpcre2-8.",), "UWSGI_PCRE": ("libpcre.",),
+                     "UWSGI_ZLIB": ("libz.",), "UWSGI_CAP": ("libcap.",)}
 # An identifier before "(": uwsgi.h's function declarations, and some words more
 # (a type before a function pointer, a call in an inline body); the extra ones
 # are never a symbol a plugin leaves undefined, so they change no verdict.
@@ -133,8 +137,10 @@ def variant_abis(base: TargetAbi, wanted: tuple[str, ...], kit_dir: Path, cache:
             log(f"  abi-variant {label} skipped: uwsgi.h does not compile with it here{_why(str(error))}")
             continue
         functions = declared_functions(kit_dir, cflags) or set()
+        lacking = [word[1:] for word in label.split() if word.startswith("-")]
         variant = VariantOf(label=label, binary_key=base.key, removed=frozenset(base_functions - functions),
-                            added=frozenset(functions - base_functions))
+                            added=frozenset(functions - base_functions),
+                            unlinked=frozenset(prefix for macro in lacking for prefix in FEATURE_LIBRARIES.get(macro, ())))
         abis.append(dataclasses.replace(abi, variant=variant))
     return abis
 
