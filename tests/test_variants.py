@@ -173,3 +173,25 @@ def test_a_variant_with_the_key_of_pyuwsgi_is_built_and_merged_beside_it(tmp_pat
     assert "OK" in run([BIN / "check-wheel-contents", merged]).stdout
     for name, python, uwsgi in (("pyuwsgi", pyuwsgi_venv.python, pyuwsgi_venv.uwsgi), ("pip", default.parent / "python", default)):
         serve(python, uwsgi, merged, name, tmp_path / f"{name}.log")
+
+
+@pytest.mark.slow
+def test_a_variant_and_a_build_for_a_real_uwsgi_of_its_feature_set_merge(tmp_path, pip_variants):
+    """What variants are for: a CI job with pip's default uWSGI makes a -UWSGI_SSL variant,
+    another job on a machine without libssl-dev builds for its uWSGI without SSL; both
+    builds serve the same binaries, and the merged wheel keeps the real one."""
+    project = copy_project(SAMPLE, tmp_path / "sample")
+    nossl = pip_variants["nossl"]
+    for out, args in (("variants", ["-C", f"uwsgi={pip_variants['default']}", "-C", "abi-variants=ssl"]),
+                      ("nossl", ["-C", f"uwsgi={nossl}"])):
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / out,
+             *args, project], env=clean_env())
+    for order in (("variants", "nossl"), ("nossl", "variants")):
+        merged = tmp_path / "-".join(order)
+        run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", *(the_wheel(tmp_path / name) for name in order),
+             "-o", merged], env=clean_env())
+        with zipfile.ZipFile(the_wheel(merged)) as wheel:
+            records = [n for n in wheel.namelist() if n.endswith("/build.json")]
+            assert len(records) == 2, records
+            assert sum("variant" in wheel.read(n).decode() for n in records) == 0, "the real build is kept"
+    serve(nossl.parent / "python", nossl, the_wheel(merged), "nossl", tmp_path / "nossl.log")
