@@ -193,7 +193,7 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, pyuwsgi: Pyuw
         lacking = sorted(symbols.undefined & variant.removed & (binary.defined if binary else variant.removed))
         if lacking:
             raise BackendError(f"plugin {plugin} calls {', '.join(lacking)}, which a uWSGI built with {variant.label} "
-                               "does not have (uwsgi.h declares it only with the feature)")
+                               "does not have (it comes with the feature)")
         provided.symbols |= variant.added
     missing = sorted(symbols.undefined - provided.symbols)
     uwsgi_missing = [name for name in missing if name.startswith("uwsgi_")]
