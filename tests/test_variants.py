@@ -17,6 +17,8 @@ from conftest import (
     SAMPLE,
     clean_env,
     copy_project,
+    kept_uwsgi_wheel,
+    make_venv,
     plugin_answer,
     run,
     the_wheel,
@@ -25,7 +27,9 @@ from test_keys_of_real_uwsgis import key_of
 
 from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.settings import load_settings
-from uwsgi_plugin_backend.target_uwsgi.variants import _choices, _toggled_cflags
+from uwsgi_plugin_backend.plugin_build.symbols import ElfSymbols
+from uwsgi_plugin_backend.target_uwsgi.kit import extract_kit
+from uwsgi_plugin_backend.target_uwsgi.variants import FEATURE_FUNCTIONS, _choices, _toggled_cflags, declared_functions
 
 BIN = Path(sys.executable).parent
 
@@ -96,6 +100,55 @@ def test_a_plugin_calling_a_feature_function_is_not_built_for_variants_without_i
 
 
 @pytest.mark.slow
+def test_a_plugin_using_a_library_only_the_feature_links_is_not_built_for_variants_without_it(tmp_path, pip_variants):
+    """libcrypto comes with uWSGI's SSL: a plugin that calls it without linking it loads in
+    the binary at hand, never in a uWSGI without SSL; linked, it is built and served there."""
+    project = copy_project(PACKAGES / "crypto-caller", tmp_path / "crypto-caller")
+    build = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", tmp_path / "out",
+             "-C", f"uwsgi={pip_variants['default']}", "-C", "abi-variants=ssl", project]
+    result = run(build, env=clean_env())
+    assert "abi-variant -UWSGI_SSL skipped: plugin cryptocaller uses RAND_bytes, which neither" in result.stdout, result.stdout
+    (project / "uwsgiplugin.py").write_text((project / "uwsgiplugin.py").read_text().replace("LIBS = []", "LIBS = ['-lcrypto']"))
+    shutil.rmtree(tmp_path / "out")
+    result = run(build, env=clean_env())
+    assert "abi-variant -UWSGI_SSL skipped" not in result.stdout, result.stdout
+    nossl = pip_variants["nossl"]
+    run([nossl.parent / "python", "-m", "pip", "install", "-q", "--no-deps", the_wheel(tmp_path / "out")], env=clean_env())
+    chosen = run([nossl.parent / "python", "-m", "uwsgi_plugin_cryptocaller", "--uwsgi", nossl], env=clean_env())
+    assert re.fullmatch(r"[0-9a-f]{32}", plugin_answer(nossl, chosen.stdout.strip(), "cryptocaller", 251, tmp_path / "log"))
+
+
+@pytest.mark.slow
+def test_a_plugin_calling_a_function_only_a_feature_defines_is_not_built_for_variants_without_it(tmp_path, pip_variants):
+    """uwsgi.h declares uwsgi_register_route_var without routing too; only a uWSGI with routing has it."""
+    project = copy_project(PACKAGES / "routevar-caller", tmp_path / "routevar-caller")
+    result = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", tmp_path / "out",
+                  "-C", f"uwsgi={pip_variants['default']}", "-C", "abi-variants=pcre", project], env=clean_env())
+    assert "abi-variant -UWSGI_PCRE2 -UWSGI_ROUTING skipped: plugin routevar calls uwsgi_register_route_var, which a " \
+        "uWSGI built with -UWSGI_PCRE2 -UWSGI_ROUTING does not have" in result.stdout, result.stdout
+    assert "abi-variant -UWSGI_PCRE2 +UWSGI_PCRE: " in result.stdout, result.stdout  # routing kept: built
+
+
+@pytest.mark.slow
+def test_the_functions_only_a_feature_defines_are_those_pip_uwsgi_lacks_without_it(tmp_path, pip_variants):
+    """FEATURE_FUNCTIONS, measured again: what pip's uWSGI defines with SSL (PCRE2 and routing)
+    and lacks without, of what uwsgi.h declares without."""
+    nopcre = make_venv(tmp_path / "nopcre")
+    nopcre.install(kept_uwsgi_wheel("nopcre", "pcre=false;routing=false"))
+
+    def defined(uwsgi: Path) -> set[str]:
+        return ElfSymbols(uwsgi.resolve()).defined
+
+    for without, macros in ((pip_variants["nossl"], {"UWSGI_SSL"}), (nopcre.uwsgi, {"UWSGI_PCRE2", "UWSGI_ROUTING"})):
+        kit, kit_dir = extract_kit(without, 60), tmp_path / without.parent.parent.name
+        kit.write(kit_dir)
+        lacking = (defined(pip_variants["default"]) - defined(without)) & (declared_functions(kit_dir, kit.cflags) or set())
+        expected = {name for needed, names in FEATURE_FUNCTIONS.items() if macros >= set(needed) - {"UWSGI_PCRE"}
+                    for name in names}
+        assert lacking == expected, macros
+
+
+@pytest.mark.slow
 def test_a_variant_whose_headers_are_missing_is_skipped_naming_the_package(tmp_path, pip_variants):
     """A machine without libssl-dev: /usr/include/openssl hidden by an empty
     mount in a mount namespace of its own (needs unshare and root, as CI has)."""
@@ -154,3 +207,25 @@ def test_a_variant_with_the_key_of_pyuwsgi_is_built_and_merged_beside_it(tmp_pat
     assert "OK" in run([BIN / "check-wheel-contents", merged]).stdout
     for name, python, uwsgi in (("pyuwsgi", pyuwsgi_venv.python, pyuwsgi_venv.uwsgi), ("pip", default.parent / "python", default)):
         serve(python, uwsgi, merged, name, tmp_path / f"{name}.log")
+
+
+@pytest.mark.slow
+def test_a_variant_and_a_build_for_a_real_uwsgi_of_its_feature_set_merge(tmp_path, pip_variants):
+    """What variants are for: a CI job with pip's default uWSGI makes a -UWSGI_SSL variant,
+    another job on a machine without libssl-dev builds for its uWSGI without SSL; both
+    builds serve the same binaries, and the merged wheel keeps the real one."""
+    project = copy_project(SAMPLE, tmp_path / "sample")
+    nossl = pip_variants["nossl"]
+    for out, args in (("variants", ["-C", f"uwsgi={pip_variants['default']}", "-C", "abi-variants=ssl"]),
+                      ("nossl", ["-C", f"uwsgi={nossl}"])):
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / out,
+             *args, project], env=clean_env())
+    for order in (("variants", "nossl"), ("nossl", "variants")):
+        merged = tmp_path / "-".join(order)
+        run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", *(the_wheel(tmp_path / name) for name in order),
+             "-o", merged], env=clean_env())
+        with zipfile.ZipFile(the_wheel(merged)) as wheel:
+            records = [n for n in wheel.namelist() if n.endswith("/build.json")]
+            assert len(records) == 2, records
+            assert sum("variant" in wheel.read(n).decode() for n in records) == 0, "the real build is kept"
+    serve(nossl.parent / "python", nossl, the_wheel(merged), "nossl", tmp_path / "nossl.log")

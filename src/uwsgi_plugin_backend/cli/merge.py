@@ -97,6 +97,16 @@ def _beside(build: str, kept: dict[str, WheelEntry], incoming: dict[str, WheelEn
     return f"{build.rsplit('/', 1)[0]}/{build_dir_name(str(theirs['abi_key']), fit_digest(theirs))}"
 
 
+def _real_over_variant(build: str, kept: dict[str, WheelEntry], incoming: dict[str, WheelEntry]) -> bool | None:
+    """When one of two builds of ``build`` is an abi-variant and the other was made for
+    a real uwsgi of that feature set (they serve the same binaries): whether ``incoming``
+    is the real one, to keep. None when that is not the case."""
+    ours, theirs = _record(kept, build), _record(incoming, build)
+    if fit_digest(ours) != fit_digest(theirs) or ("variant" in ours) == ("variant" in theirs):
+        return None
+    return "variant" in ours
+
+
 def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
     """Write one wheel holding every uWSGI build of ``wheels`` into ``output_dir``."""
     if len(wheels) < 2:
@@ -138,7 +148,11 @@ def merge_wheels(wheels: list[Path], output_dir: Path) -> Path:
                 build = beside
             if any(n.startswith(build + "/") for n in merged):
                 kept = _files_of(merged, build)
-                if kept != incoming:
+                real = _real_over_variant(build, kept, incoming) if kept != incoming else False
+                if real:
+                    merged = {name: entry for name, entry in merged.items() if name not in kept}
+                    merged.update(incoming)
+                elif real is None:
                     raise BackendError(
                         f"cannot merge {path}: it carries {build} (the same ABI key) with other "
                         f"contents than {next(iter(kept.values())).wheel}; rebuild one of them"

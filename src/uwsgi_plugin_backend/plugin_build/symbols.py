@@ -9,6 +9,7 @@ are bound to a library by the linker already: neither is checked.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -136,14 +137,19 @@ class Provided:
     libraries: list[Path]  # the libraries the loader brings in, in load order
 
 
-def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit, pyuwsgi: PyuwsgiModule | None) -> Provided | None:
+def provided_symbols(plugin: ElfSymbols, kit: UwsgiKit, pyuwsgi: PyuwsgiModule | None,
+                     unlinked: frozenset[str] = frozenset()) -> Provided | None:
     """Every symbol the loading process offers the plugin: of uwsgi (and the
     ``pyuwsgi`` module it runs), of the plugin, and of every library the loader
-    brings in for either; None when the uwsgi binary cannot be read (then
-    nothing is checked)."""
+    brings in for either, but for the libraries uwsgi needs whose names start with
+    one of ``unlinked`` (another library may still bring them in); None when the
+    uwsgi binary cannot be read (then nothing is checked)."""
     hosts = [_read(path) for path in _hosts(kit, pyuwsgi)]
     if hosts[0] is None:
         return None
+    if unlinked and hosts[-1] is not None:  # a copy: _read's objects are shared
+        hosts[-1] = copy.copy(hosts[-1])
+        hosts[-1].needed = [name for name in hosts[-1].needed if not name.startswith(tuple(unlinked))]
     try:
         libc = libc_family(elf_interpreter(hosts[0].path)[1])
     except (OSError, ValueError, struct.error):
@@ -163,7 +169,9 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, pyuwsgi: Pyuw
     result is remembered in ``cache`` per plugin and binary. For a ``variant`` of
     the binary, the functions uwsgi.h declares only with a feature the variant
     lacks are not provided, and those only the variant has are."""
-    digest = hashlib.sha256(shared_object.read_bytes() + str(kit.binary.resolve()).encode() + kit.cflags.encode())
+    unlinked = variant.unlinked if variant else frozenset()
+    digest = hashlib.sha256(shared_object.read_bytes() + str(kit.binary.resolve()).encode() + kit.cflags.encode()
+                            + " ".join(sorted(unlinked)).encode())
     marker = cache.path() / "symbol-checks" / digest.hexdigest()[:32]
     if marker.exists():
         return
@@ -175,7 +183,7 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, pyuwsgi: Pyuw
             f"that name and would refuse to load it. Name the plugin's struct {struct_name} (NAME in uwsgiplugin.py "
             f"is {plugin!r})"
         )
-    provided = provided_symbols(symbols, kit, pyuwsgi)
+    provided = provided_symbols(symbols, kit, pyuwsgi, unlinked)
     if provided is None:
         log(f"  symbol check skipped: cannot read the symbols of {kit.binary}")
         return
@@ -185,7 +193,7 @@ def check_symbols(shared_object: Path, plugin: str, kit: UwsgiKit, pyuwsgi: Pyuw
         lacking = sorted(symbols.undefined & variant.removed & (binary.defined if binary else variant.removed))
         if lacking:
             raise BackendError(f"plugin {plugin} calls {', '.join(lacking)}, which a uWSGI built with {variant.label} "
-                               "does not have (uwsgi.h declares it only with the feature)")
+                               "does not have (it comes with the feature)")
         provided.symbols |= variant.added
     missing = sorted(symbols.undefined - provided.symbols)
     uwsgi_missing = [name for name in missing if name.startswith("uwsgi_")]

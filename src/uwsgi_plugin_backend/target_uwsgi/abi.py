@@ -46,8 +46,11 @@ class VariantOf:
 
     label: str  # "-UWSGI_SSL +UWSGI_ZLIB": the macros taken out of and put into the binary's CFLAGS
     binary_key: str  # the ABI key of the binary it is made from
-    removed: frozenset[str]  # functions uwsgi.h declares for the binary, not for the variant
+    removed: frozenset[str]  # functions the binary has that a uWSGI of the variant lacks (not declared, or not defined)
     added: frozenset[str]  # and the other way round
+    # The libraries the binary links for a feature the variant lacks (variants.FEATURE_LIBRARIES):
+    # a uWSGI without the feature does not bring them in for its plugins.
+    unlinked: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)

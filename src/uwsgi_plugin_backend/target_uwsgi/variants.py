@@ -36,6 +36,20 @@ FEATURES: dict[str, tuple[tuple[str, ...], ...]] = {
     "zlib": ((), ("UWSGI_ZLIB",)),
     "libcap": ((), ("UWSGI_CAP",)),
 }
+# The libraries uwsgiconfig.py links for each macro's feature (the start of their
+# sonames): a plugin built for a variant without it must not count on them.
+FEATURE_LIBRARIES = {"UWSGI_SSL": ("libssl.", "libcrypto."), "UWSGI_PCRE2": ("libpcre2-8.",), "UWSGI_PCRE": ("libpcre.",),
+                     "UWSGI_ZLIB": ("libz.",), "UWSGI_CAP": ("libcap.",)}
+# Functions uwsgi.h declares whatever the features, but that uWSGI 2.0's core defines only
+# when none of the macros is set (core/legion.c is compiled with SSL only, core/routing.c
+# is all #ifdef UWSGI_ROUTING, alarm.c and config.c test PCRE): measured on pip's
+# uWSGI 2.0.31 built with and without (tests/test_variants.py measures it again).
+FEATURE_FUNCTIONS = {
+    ("UWSGI_SSL",): frozenset({"uwsgi_legion_i_am_the_lord", "uwsgi_legion_lord_scroll", "uwsgi_legion_scrolls"}),
+    ("UWSGI_ROUTING",): frozenset({"uwsgi_get_route_var", "uwsgi_register_route_var"}),
+    ("UWSGI_PCRE", "UWSGI_PCRE2"): frozenset({"uwsgi_alarm_log_check", "uwsgi_logic_opt_if_hostname_match",
+                                              "uwsgi_logic_opt_if_not_hostname_match"}),
+}
 # An identifier before "(": uwsgi.h's function declarations, and some words more
 # (a type before a function pointer, a call in an inline body); the extra ones
 # are never a symbol a plugin leaves undefined, so they change no verdict.
@@ -133,8 +147,13 @@ def variant_abis(base: TargetAbi, wanted: tuple[str, ...], kit_dir: Path, cache:
             log(f"  abi-variant {label} skipped: uwsgi.h does not compile with it here{_why(str(error))}")
             continue
         functions = declared_functions(kit_dir, cflags) or set()
-        variant = VariantOf(label=label, binary_key=base.key, removed=frozenset(base_functions - functions),
-                            added=frozenset(functions - base_functions))
+        lacking = [word[1:] for word in label.split() if word.startswith("-")]
+        defines = read_flags(cflags)[0]
+        undeclared = {name for macros, names in FEATURE_FUNCTIONS.items()
+                      if all(defines.get(macro) is None for macro in macros) for name in names}
+        variant = VariantOf(label=label, binary_key=base.key, removed=frozenset(base_functions - functions) | undeclared,
+                            added=frozenset(functions - base_functions),
+                            unlinked=frozenset(prefix for macro in lacking for prefix in FEATURE_LIBRARIES.get(macro, ())))
         abis.append(dataclasses.replace(abi, variant=variant))
     return abis
 

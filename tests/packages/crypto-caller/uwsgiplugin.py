@@ -1,0 +1,5 @@
+NAME = 'cryptocaller'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['cryptocaller']

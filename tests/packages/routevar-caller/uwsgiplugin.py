@@ -1,0 +1,5 @@
+NAME = 'routevar'
+CFLAGS = []
+LDFLAGS = []
+LIBS = []
+GCC_LIST = ['routevar']
