@@ -37,6 +37,9 @@ def test_one_wheel_per_platform_serves_pips_uwsgi_features_and_pyuwsgi_pythons(
     builds = {name.split("/")[2] for name in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in name}
     # ssl on/off times pcre2+routing, pcre+routing or neither (libpcre3-dev: scripts/test), and pyuwsgi's.
     assert len(builds) == 7, (builds, pip_job.stdout)
+    # One line says what is learned for the variants, not one a variant.
+    assert "abi-variants: 5 other feature sets; the layouts of each are learned once" in pip_job.stdout
+    assert pip_job.stdout.count("first build for this uwsgi.h and CFLAGS") <= 1
     for label in ("-UWSGI_SSL", "-UWSGI_PCRE2 -UWSGI_ROUTING", "-UWSGI_PCRE2 +UWSGI_PCRE"):
         assert f"abi-variant {label}:" in pip_job.stdout
     # One tag: every Python 3, the lowest manylinux the ELF files allow (auditwheel's reading).

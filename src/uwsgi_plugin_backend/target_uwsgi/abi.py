@@ -91,17 +91,18 @@ class TargetAbi:
                 and abi_lines(other.cflags, self.learned.record()) == self.lines)
 
 
-def target_abi(kit: UwsgiKit, cache: CacheDir) -> TargetAbi:
-    """Learn ``kit``'s layouts (the compiler runs unless cached in ``cache``) and compute its key."""
+def target_abi(kit: UwsgiKit, cache: CacheDir, announce: bool = True) -> TargetAbi:
+    """Learn ``kit``'s layouts (the compiler runs unless cached in ``cache``; ``announce``:
+    say so in the log first) and compute its key."""
     try:
         elf_part = platform_of(str(kit.binary))
     except NoMatchingBuild as error:
         raise BackendError(f"{error}; name a uwsgi binary or pyuwsgi's uwsgi script") from None
     if kit.directory is not None:
-        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler_program(), cache)
+        learned = learn(elf_part, kit.dot_h, kit.cflags, kit.directory, compiler_program(), cache, announce)
     else:
         with tempfile.TemporaryDirectory(prefix="uwsgi-kit-") as tmp:
             kit.write(Path(tmp))
-            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler_program(), cache)
+            learned = learn(elf_part, kit.dot_h, kit.cflags, Path(tmp), compiler_program(), cache, announce)
     lines = abi_lines(kit.cflags, learned.record())
     return TargetAbi(kit=kit, learned=learned, lines=lines, hash=hash_of_parts(kit.dot_h_hash, learned.platform, lines))

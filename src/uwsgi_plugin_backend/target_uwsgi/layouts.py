@@ -242,17 +242,20 @@ def _cache_file(dot_h: bytes, cflags: str, compiler: list[str], cache: CacheDir)
     return cache.path() / "layouts" / f"{digest}.json"
 
 
-def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str], cache: CacheDir) -> LearnedAbi:
+def learn(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str], cache: CacheDir,
+          announce: bool = True) -> LearnedAbi:
     """The layout-relevant macros and the platform line for a binary of ELF
-    platform ``elf_part`` with this uwsgi.h and these CFLAGS (kept in ``cache``)."""
+    platform ``elf_part`` with this uwsgi.h and these CFLAGS (kept in ``cache``);
+    ``announce``: one log line before learning (abi-variants says it once for all)."""
     cached = _cache_file(dot_h, cflags, compiler, cache)
     try:
         entry = json.loads(cached.read_text())
         return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **entry["fields"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    log(f"  first build for this uwsgi.h and CFLAGS: learning which of their macros change its layouts "
-        f"(once; cached afterwards in {cached.parent})")
+    if announce:
+        log(f"  first build for this uwsgi.h and CFLAGS: learning which of their macros change its layouts "
+            f"(once; cached afterwards in {cached.parent})")
     learned, entry = _learn_uncached(elf_part, dot_h, cflags, kit_dir, compiler, by_text=True)
     _store(cached, entry)
     return learned

@@ -139,10 +139,13 @@ def variant_abis(base: TargetAbi, wanted: tuple[str, ...], kit_dir: Path, cache:
     skipped with one log line each."""
     base_functions = declared_functions(kit_dir, base.kit.cflags) or set()
     abis = []
-    for label, cflags in variant_cflags(base, wanted).items():
+    variants = variant_cflags(base, wanted)
+    log(f"  abi-variants: {len(variants)} other feature sets; the layouts of each are learned once for this uwsgi.h "
+        "(a first build takes a few seconds a set), then cached")
+    for label, cflags in variants.items():
         kit = dataclasses.replace(base.kit, cflags=cflags)
         try:
-            abi = target_abi(kit, cache)
+            abi = target_abi(kit, cache, announce=False)
         except BackendError as error:
             log(f"  abi-variant {label} skipped: uwsgi.h does not compile with it here{_why(str(error))}")
             continue
