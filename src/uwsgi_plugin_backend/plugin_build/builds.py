@@ -25,7 +25,6 @@ from ..target_uwsgi.kit_cache import read_kit
 from ..target_uwsgi.pyuwsgi import PyuwsgiModule, find_pyuwsgi_module
 from .entry_points import check_entry_points
 from .loader import compile_loader, real_plugin_link_flags, real_plugin_name
-from .needs import machine_needs
 from .plugin import BuildOptions, BuiltPlugin, build_plugin, plugin_name
 
 
@@ -141,6 +140,8 @@ def build_for(abi: TargetAbi, config: Settings, names: list[str], options: Build
                                     pyuwsgi))
         loaders[name] = compile_loader(abi, name, mismatch_fix(config), plugins[-1].shared_object, plugin_work / "loader",
                                        options.cache)
+    from .needs import machine_needs  # late: pyelftools is imported while compiling (wheel/builder.py's warmup)
+
     glibc, python = machine_needs(abi, [plugin.shared_object for plugin in plugins], list(loaders.values()), pyuwsgi)
     return UwsgiBuild(abi=abi, plugins=plugins, pyuwsgi=pyuwsgi, loaders=loaders, glibc=glibc, python=python)
 

@@ -80,7 +80,8 @@ def _remind_fallback(name: str, chosen: list[ChosenUwsgi]) -> None:
 
 # What write_wheel imports: loaded in a thread while the compiler driver runs (plugin_build.warmup).
 WHEEL_WRITER_MODULES = ("scikit_build_core.build.wheel", f"{__package__}.platform_tags", f"{__package__}.files",
-                        f"{__package__.rpartition('.')[0]}.plugin_build.symbols")
+                        f"{__package__.rpartition('.')[0]}.plugin_build.symbols",
+                        f"{__package__.rpartition('.')[0]}.plugin_build.needs")
 
 
 def _build_plugin_wheel(settings: Settings, chosen: list[ChosenUwsgi], pins: list[str] | None, work: Path,
