@@ -155,15 +155,15 @@ def _function_body(unit: list[str]) -> bool:
     return opening > 0 and unit[opening - 1] not in GROUPS
 
 
-def _closing(tokens: Sequence[str], opening: int) -> int:
-    """The index of the ``)`` that closes the ``(`` at ``opening`` (the last token when none does)."""
+def _closing(tokens: Sequence[str], opening: int, pair: str = "()") -> int:
+    """The index of the ``pair[1]`` that closes the ``pair[0]`` at ``opening``; -1 when none does."""
     depth = 0
     for index in range(opening, len(tokens)):
-        depth += tokens[index] == "("
-        depth -= tokens[index] == ")"
+        depth += tokens[index] == pair[0]
+        depth -= tokens[index] == pair[1]
         if depth == 0:
             return index
-    return len(tokens) - 1
+    return -1
 
 
 def _opening(tokens: Sequence[str], close: int) -> int:
@@ -186,7 +186,8 @@ def _skip_groups(tokens: Sequence[str]) -> tuple[list[str], bool]:
         token = tokens[index]
         if token in GROUPS and index + 1 < len(tokens) and tokens[index + 1] == "(":
             typed |= token in TYPE_GROUPS
-            index = _closing(tokens, index + 1)
+            closing = _closing(tokens, index + 1)
+            index = closing if closing >= 0 else len(tokens) - 1  # unclosed: the group runs to the end
         elif token != "__extension__":
             kept.append(token)
         index += 1
@@ -216,7 +217,7 @@ def member_names(body: Sequence[str]) -> list[str] | None:
         tokens, typed = _skip_groups(declaration)
         if "{" in tokens:  # a nested struct, union or enum: its declarators follow the body
             opening = tokens.index("{")
-            closing = _matching_brace(tokens, opening)
+            closing = _closing(tokens, opening, "{}")
             if closing < 0 or opening == 0:
                 return None
             declarators = tokens[closing + 1:]
@@ -275,16 +276,6 @@ def _split(tokens: Sequence[str], separator: str) -> list[list[str]]:
     return pieces
 
 
-def _matching_brace(tokens: list[str] | tuple[str, ...], opening: int) -> int:
-    depth = 0
-    for index in range(opening, len(tokens)):
-        depth += tokens[index] == "{"
-        depth -= tokens[index] == "}"
-        if depth == 0:
-            return index
-    return -1
-
-
 def structs(units: Iterable[tuple[str, ...]]) -> dict[str, list[str] | None]:
     """``{"struct uwsgi_server": [member names] or None}`` for each struct and union
     with a tag that ``units`` define at file scope (the first definition of each)."""
@@ -293,7 +284,7 @@ def structs(units: Iterable[tuple[str, ...]]) -> dict[str, list[str] | None]:
         key = _struct_key(unit)
         if key and key not in found:
             opening = unit.index("{")
-            found[key] = member_names(unit[opening + 1:_matching_brace(unit, opening)])
+            found[key] = member_names(unit[opening + 1:_closing(unit, opening, "{}")])
     return found
 
 
@@ -304,7 +295,7 @@ def _struct_key(unit: tuple[str, ...]) -> str | None:
     opening = unit.index("{")
     head, _ = _skip_groups(unit[:opening])
     if len(head) >= 2 and head[-2] in ("struct", "union") and head[-1] not in KEYWORDS \
-            and _matching_brace(unit, opening) > 0:
+            and _closing(unit, opening, "{}") > 0:
         return f"{head[-2]} {head[-1]}"
     return None
 

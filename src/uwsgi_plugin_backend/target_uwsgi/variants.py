@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..cache import CacheDir
 from ..errors import BackendError, log
-from ..runtime_api import read_flags, tested_macros
+from ..runtime_api import read_flags, shell_words, tested_macros
 from .abi import TargetAbi, VariantOf, target_abi
 from .compiler import FEATURE_HEADERS, compiler_program, missing_header, run_compiler
 
@@ -119,8 +119,6 @@ def variant_cflags(base: TargetAbi, wanted: tuple[str, ...]) -> dict[str, str]:
 def declared_functions(kit_dir: Path, cflags: str) -> set[str] | None:
     """The names uwsgi.h's own lines call or declare as functions, preprocessed
     with ``cflags``; None when it does not preprocess (a feature header missing)."""
-    from ..runtime_api import shell_words
-
     source = kit_dir / "uwsgi.h"
     result = run_compiler([*compiler_program(), *shell_words(cflags), f"-I{kit_dir}", "-E", "-x", "c", str(source)], cwd=kit_dir)
     if result.returncode != 0:
