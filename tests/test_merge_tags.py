@@ -20,8 +20,6 @@ from conftest import (
     auditwheel_tag,
     clean_env,
     copy_project,
-    kept_uwsgi_wheel,
-    make_venv,
     plugin_answer,
     run,
     the_wheel,
@@ -88,10 +86,9 @@ def retagged(wheel: Path, target_dir: Path, platform: str, wheel_file_too: bool 
 
 
 @pytest.fixture(scope="module")
-def pip_env(tmp_path_factory) -> Venv:
-    venv = make_venv(tmp_path_factory.mktemp("pip-uwsgi") / "env")
-    venv.install(kept_uwsgi_wheel())
-    return venv
+def pip_env(uwsgi_venv) -> Venv:
+    """pip's uWSGI in a user's virtual environment: conftest's."""
+    return uwsgi_venv
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from conftest import (
 from test_keys_of_real_uwsgis import key_of
 
 from uwsgi_plugin_backend.errors import BackendError
-from uwsgi_plugin_backend.settings import load_settings
 from uwsgi_plugin_backend.plugin_build.symbols import ElfSymbols
+from uwsgi_plugin_backend.settings import load_settings
 from uwsgi_plugin_backend.target_uwsgi.kit import extract_kit
 from uwsgi_plugin_backend.target_uwsgi.variants import FEATURE_FUNCTIONS, _choices, _toggled_cflags, declared_functions
 
@@ -66,6 +66,11 @@ def test_a_bad_setting_is_one_clear_error(tmp_path, value):
         load_settings(project, {"abi-variants": value})
 
 
+def build_dirs(wheel: Path) -> set[str]:
+    """The build directories (``abi_<key>``) ``wheel`` holds."""
+    return {name.split("/")[2] for name in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in name}
+
+
 def serve(venv_python: Path, uwsgi: Path, wheel: Path, name: str, log: Path) -> None:
     """Install ``wheel`` beside ``uwsgi`` with pip, ask the wheel for its build, serve a request."""
     run([venv_python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], env=clean_env())
@@ -96,7 +101,7 @@ def test_a_plugin_calling_a_feature_function_is_not_built_for_variants_without_i
     assert "abi-variant -UWSGI_SSL skipped: plugin sslcaller calls uwsgi_ssl_rand, which a uWSGI built with -UWSGI_SSL " \
         "does not have" in result.stdout, result.stdout
     [wheel] = (tmp_path / "out").glob("*.whl")
-    assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1
+    assert len(build_dirs(wheel)) == 1
 
 
 @pytest.mark.slow
@@ -162,7 +167,7 @@ def test_a_variant_whose_headers_are_missing_is_skipped_naming_the_package(tmp_p
     assert re.search(r"abi-variant \+UWSGI_SSL skipped: uwsgi.h does not compile with it here \(openssl/\w+\.h is not "
                      r"installed: apt-get install libssl-dev\)\n", result.stdout), result.stdout
     [wheel] = (tmp_path / "out").glob("*.whl")
-    assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1
+    assert len(build_dirs(wheel)) == 1
 
 
 @pytest.mark.slow
@@ -173,7 +178,7 @@ def test_pyuwsgi_is_not_varied(tmp_path, pyuwsgi_venv):
                   "-C", f"uwsgi={pyuwsgi_venv.uwsgi}", "-C", "abi-variants=all", project], env=clean_env())
     assert f"abi-variants: none for {pyuwsgi_venv.uwsgi}, a pyuwsgi" in result.stdout, result.stdout
     [wheel] = (tmp_path / "out").glob("*.whl")
-    assert len({n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}) == 1
+    assert len(build_dirs(wheel)) == 1
 
 
 @pytest.mark.slow
@@ -189,21 +194,18 @@ def test_a_variant_with_the_key_of_pyuwsgi_is_built_and_merged_beside_it(tmp_pat
                       tmp_path / out, *args, project], env=clean_env())
         return the_wheel(tmp_path / out), result.stdout
 
-    def builds(wheel: Path) -> set[str]:
-        return {n.split("/")[2] for n in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in n}
-
     together, log = build("together", "-C", f"uwsgi={default}", "-C", f"uwsgi={pyuwsgi_venv.uwsgi}",
                           "-C", "abi-variants=ssl,libcap")
     assert "abi-variant -UWSGI_CAP -UWSGI_SSL has the ABI key of " in log and "built apart, in abi_" in log, log
     pyuwsgi_key = "abi_" + key_of(pyuwsgi_venv.uwsgi).replace("-", "_")
-    assert len(builds(together)) == 5 and len([b for b in builds(together) if b.startswith(pyuwsgi_key)]) == 2
+    assert len(build_dirs(together)) == 5 and len([b for b in build_dirs(together) if b.startswith(pyuwsgi_key)]) == 2
     assert "OK" in run([BIN / "check-wheel-contents", together]).stdout  # no two files alike (W002)
     pip_wheel, _ = build("pip", "-C", f"uwsgi={default}", "-C", "abi-variants=ssl,libcap")
     pyuwsgi_wheel, _ = build("pyuwsgi", "-C", f"uwsgi={pyuwsgi_venv.uwsgi}")
     run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", pip_wheel, pyuwsgi_wheel, "-o", tmp_path / "merged"],
         env=clean_env())
     merged = the_wheel(tmp_path / "merged")
-    assert len(builds(merged)) == 5 and len([b for b in builds(merged) if b.startswith(pyuwsgi_key)]) == 2
+    assert len(build_dirs(merged)) == 5 and len([b for b in build_dirs(merged) if b.startswith(pyuwsgi_key)]) == 2
     assert "OK" in run([BIN / "check-wheel-contents", merged]).stdout
     for name, python, uwsgi in (("pyuwsgi", pyuwsgi_venv.python, pyuwsgi_venv.uwsgi), ("pip", default.parent / "python", default)):
         serve(python, uwsgi, merged, name, tmp_path / f"{name}.log")

@@ -4,13 +4,12 @@ abi-variants) and for pyuwsgi, merged, and serving every uWSGI it claims."""
 from __future__ import annotations
 
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLE, auditwheel_tag, clean_env, copy_project, kept_uwsgi_wheel, make_venv, platform_tags, run, the_wheel
 from test_keys_of_real_uwsgis import key_of
-from test_variants import serve
+from test_variants import build_dirs, serve
 
 BIN = Path(sys.executable).parent
 
@@ -34,7 +33,7 @@ def test_one_wheel_per_platform_serves_pips_uwsgi_features_and_pyuwsgi_pythons(
     run([sys.executable, "-m", "uwsgi_plugin_backend", "merge", the_wheel(tmp_path / "pip"),
          the_wheel(tmp_path / "pyuwsgi"), "-o", tmp_path / "merged"], env=clean_env())
     wheel = the_wheel(tmp_path / "merged")
-    builds = {name.split("/")[2] for name in zipfile.ZipFile(wheel).namelist() if "/uwsgi_builds/abi_" in name}
+    builds = build_dirs(wheel)
     # ssl on/off times pcre2+routing, pcre+routing or neither (libpcre3-dev: scripts/test), and pyuwsgi's.
     assert len(builds) == 7, (builds, pip_job.stdout)
     # One line says what is learned for the variants, not one a variant.
