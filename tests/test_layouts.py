@@ -260,8 +260,31 @@ struct uwsgi_m { char c;
     long l;
 };
 """, ["-DWITH_EXTRA -DSYSLIKE -DWITH_PRAGMA -DWITH_UNUSED", ""]),
+    "headers taken away or moved": (b"""
+#ifdef WITH_FEAT
+#include "uwsgi_feat.h"
+#endif
+#include "uwsgi_common.h"
+#ifdef WITH_BYVALUE
+#include "uwsgi_byvalue.h"
+#endif
+#ifdef WITH_LATE_PACK
+#include "uwsgi_pragma.h"
+#endif
+struct uwsgi_m { struct uwsgi_feat_s *feat; struct uwsgi_common common;
+#ifdef USE_BYVALUE
+    struct uwsgi_byval v;
+#endif
+    long l; };
+""", ["-DWITH_FEAT -DWITH_BYVALUE -DUSE_BYVALUE -DWITH_LATE_PACK", "-DWITH_FEAT -DFEAT_COMMON"]),
 }
 EXTRA_HEADERS = {
+    # uwsgi_feat.h reads uwsgi_common.h first: without it, uwsgi_common.h is read at uwsgi.h's own #include.
+    "uwsgi_feat.h": b'#define UWSGI_FEAT_SEEN 1\n#include "uwsgi_common.h"\nstruct uwsgi_feat_s { int a; };\n'
+                    b"typedef int uwsgi_feat_t;\n",
+    "uwsgi_common.h": b"#ifndef UWSGI_COMMON_H\n#define UWSGI_COMMON_H\nstruct uwsgi_common { long c;\n"
+                      b"#if defined(FEAT_COMMON) && defined(UWSGI_FEAT_SEEN)\n  int feat;\n#endif\n};\n#endif\n",
+    "uwsgi_byvalue.h": b"struct uwsgi_byval { int v; };\n",
     "uwsgi_extra.h": b"#ifdef SYSLIKE\ntypedef int uwsgi_syslike_t;\n#endif\n",
     "uwsgi_extra2.h": b"typedef long extra_t;\n",
     "uwsgi_pragma.h": b"#pragma pack(1)\n",
@@ -284,6 +307,27 @@ def test_text_rules_answer_as_the_full_method(tmp_path: Path, case: str, machine
         answers.append(full)
     # Some macro counts and some does not: agreeing on "all" or "none" would prove little.
     assert any(one.layout_macros for one in answers) and any(one.neutral_macros for one in answers)
+
+
+@pytest.mark.parametrize(("cflags", "toggle", "expected"), [
+    ("-DWITH_FEAT", "-Wp,-UWITH_FEAT", layout_text.CHECK),  # uwsgi_feat.h away, uwsgi_common.h read later
+    ("-DWITH_FEAT -DFEAT_COMMON", "-Wp,-UWITH_FEAT", layout_text.COMPILE),  # read later, it reads otherwise
+    ("-DWITH_BYVALUE -DUSE_BYVALUE", "-Wp,-UWITH_BYVALUE", layout_text.CHECK),  # then uwsgi_m does not compile
+    ("-DWITH_LATE_PACK", "-Wp,-UWITH_LATE_PACK", layout_text.COMPILE),  # a #pragma taken away
+    ("", "-Wp,-DWITH_FEAT", layout_text.COMPILE),  # headers added
+])
+def test_headers_taken_away_or_moved_are_settled_by_a_syntax_check(tmp_path: Path, cflags: str, toggle: str, expected: str):
+    header = SYNTHETIC["headers taken away or moved"][0]
+    (tmp_path / "uwsgi.h").write_bytes(header)
+    for name, text in EXTRA_HEADERS.items():
+        (tmp_path / name).write_bytes(text)
+    (tmp_path / "tu.c").write_text(TU)
+
+    def text(*flags: str) -> layout_text.Text:
+        result = run_compiler([*compiler(), "-I.", *shell_words(cflags), *flags, "-E", "tu.c"], cwd=tmp_path)
+        return layout_text.split(result.stdout)
+
+    assert layout_text.verdict(text(), text(toggle)) == expected
 
 
 def _dwarf_members(obj: Path) -> dict[str, list[str]]:

@@ -26,7 +26,9 @@ toggled texts of most candidates come from one instrumented preprocessing
 (target_uwsgi.layout_trace), the others' from gcc -E each (half a compile);
 what a toggled text and the base's prove (target_uwsgi.layout_text: the
 same tokens, other member names in a struct of uwsgi.h, only prototypes
-taken away or added) settles most candidates; the rest are compiled as above.
+taken away or added, only whole headers taken away or read later, the last
+two with a syntax-only compile) settles most candidates; the rest are
+compiled as above, and the base with them, only when one is.
 """
 
 from __future__ import annotations
@@ -313,26 +315,22 @@ def _header_names(paths: list[str]) -> list[str]:
 
 
 class _Base:
-    """The base compile (running aside) and its layouts, read once and only when a toggle needs them."""
+    """The base compile and its layouts, made once and only when a toggle needs them: a
+    toggle its text settles needs neither."""
 
-    def __init__(self, compiled: concurrent.futures.Future[str | None], obj: Path) -> None:
-        self.compiled, self.obj = compiled, obj
+    def __init__(self, compiler: list[str], flags: list[str], kit_dir: Path, obj: Path) -> None:
+        self.compiler, self.flags, self.kit_dir, self.obj = compiler, flags, kit_dir, obj
         self._lock = threading.Lock()
         self._bytes: bytes | None = None
         self._layouts: dict[str, str] | None = None
 
-    def check(self) -> None:
-        """Raise the compiler's complaint when uwsgi.h does not compile with the CFLAGS."""
-        error = self.compiled.result()
-        if error:
-            raise BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
-                               + system_header_hint(error))
-
     def changed(self, obj: Path) -> list[str]:
         """The types of uwsgi.h that ``obj`` lays out otherwise."""
-        self.check()
         with self._lock:
             if self._bytes is None:
+                error = compile_source(self.compiler, self.flags, self.kit_dir, TU, self.obj)
+                if error:
+                    raise uncompilable(error)
                 self._bytes = debug_bytes(self.obj)
         if debug_bytes(obj) == self._bytes:
             return []
@@ -342,18 +340,25 @@ class _Base:
         return differs(self._layouts, read_layouts(obj))
 
 
+def uncompilable(error: str) -> BackendError:
+    return BackendError(f"cannot compile uwsgi.h with the binary's CFLAGS to learn its layouts:\n{error}"
+                        + system_header_hint(error))
+
+
 def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path, work: Path,
            pool: concurrent.futures.Executor, by_text: bool) -> tuple[dict, dict[str, list[str]]]:
     """LearnedAbi's fields but the platform, and for each relevant candidate the
     types it changes (or why it counts)."""
     source = work / "tu.c"
     source.write_text(TU)
-    base = _Base(pool.submit(compile_source, compiler, flags, kit_dir, TU, work / "base.o"), work / "base.o")
+    base = _Base(compiler, flags, kit_dir, work / "base.o")
     consulted_run = pool.submit(_consulted, compiler, flags, kit_dir, source)
     base_text = _preprocess(compiler, flags, kit_dir, source)
     if base_text is None:
-        base.check()  # the compiler's own words; the preprocessor failing alone is odd
-        raise BackendError("cannot preprocess uwsgi.h with the binary's CFLAGS to learn its layouts")
+        raise uncompilable(compile_source(compiler, flags, kit_dir, TU, work / "base.o")
+                           or "the preprocessor failed, the compiler did not")
+    # Whether uwsgi.h compiles with the CFLAGS at all: a syntax-only compile of its text.
+    base_error = pool.submit(_syntax_error, compiler, flags, base_text, work / "base.i")
     base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
     consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
@@ -386,15 +391,19 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
                 return None
             if found == layout_text.RELEVANT:
                 return ["(a struct of uwsgi.h has other members)"]
-            if found == layout_text.CHECK and _compiles(compiler, flags, text, work / f"toggle-{index}.i"):
-                return None
+            if found == layout_text.CHECK:
+                if _compiles(compiler, flags, text, work / f"toggle-{index}.i"):
+                    return None
+                return ["(the toggled text does not compile)"]
         obj = work / f"toggle-{index}.o"
         error = compile_source(compiler, toggled, kit_dir, TU, obj)
         return ["(the toggled compile failed)"] if error else (base.changed(obj) or None)
 
-    reasons = pool.map(settle, enumerate(toggles.items()))
+    reasons = list(pool.map(settle, enumerate(toggles.items())))
+    error = base_error.result()
+    if error:
+        raise uncompilable(error)
     why = {candidate: reason for candidate, reason in zip(toggles, reasons) if reason is not None}
-    base.check()
     fields = {
         "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
         "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
@@ -405,9 +414,16 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
 
 
 def _compiles(compiler: list[str], flags: list[str], text: bytes, path: Path) -> bool:
-    """Whether a preprocessed text compiles (-fsyntax-only: declarations only change here)."""
+    return _syntax_error(compiler, flags, text, path) is None
+
+
+def _syntax_error(compiler: list[str], flags: list[str], text: bytes, path: Path) -> str | None:
+    """What a syntax-only compile of a preprocessed text says (declarations only change
+    here); None when it compiles."""
     path.write_bytes(text)
-    return run_compiler([*compiler, *flags, "-fsyntax-only", str(path)]).returncode == 0
+    result = run_compiler([*compiler, *flags, "-fsyntax-only", str(path)])
+    return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip()
+                                                or f"exit status {result.returncode}")
 
 
 def _store(path: Path, entry: dict) -> None:
