@@ -26,7 +26,8 @@ def test_readme_way_to_get_the_backend_before_pypi(tmp_path, isolated_home):
     """The README's wheelhouse recipe, run as written on a machine without the backend."""
     block = readme_block("PIP_FIND_LINKS")
     assert "path/to/uwsgi-plugin-backend" in block
-    user = make_venv(tmp_path / "fresh", "uwsgi")
+    user = make_venv(tmp_path / "fresh")  # uwsgi compiled by pip from its sdist, as a user's, kept for the suite
+    user.install(kept_uwsgi_wheel())
     project = tmp_path / "my plugin"
     project.mkdir()
     for name in ("hello.c", "uwsgiplugin.py", "pyproject.toml", "README.md", "LICENSE"):
