@@ -78,9 +78,13 @@ def test_abi_key_parser_never_crashes(cflags, header, junk):
     assert key == abi_key(cflags, dot_h, learned, platform)  # deterministic
     assert key.startswith("a3-") and len(key.rsplit("-", 1)[1]) == 16
     assert runtime.abi_summary("2.0.31", cflags).startswith("uWSGI 2.0.31")
-    defines = runtime.read_flags(cflags)[0]
-    for line in runtime.abi_lines(cflags, learned):
-        assert line[2:].split("=", 1)[0] in defines if line.startswith("-D") else not line.startswith("-U")
+    defines, flags = runtime.read_flags(cflags)
+    lines = runtime.abi_lines(cflags, learned)
+    # The macros' lines, then the options kept as they are (a -D without its name is one).
+    options = [runtime.flag_text(flag) for flag in flags if not runtime.neutral_flag(flag)]
+    assert lines[len(lines) - len(options):] == options
+    for line in lines[:len(lines) - len(options)]:
+        assert line[2:].split("=", 1)[0] in defines and line.startswith(("-D", "-U"))
 
 
 build_dirs = st.sampled_from(["abi_a", "abi_b", "abi_c"])
