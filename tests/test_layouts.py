@@ -298,6 +298,43 @@ struct uwsgi_core { int c;
 #include "uwsgi_common.h"
 #endif
 """, ["-DUWSGI_FEATX -DUWSGI_FEATY", ""]),
+    # Headers whose declarations still compile without them, but mean less: a redeclaration
+    # merges what the header said (an array's bound, an object's alignment), and a header
+    # read later lands under uwsgi.h's own #pragma pack.
+    "headers taken away, their declarations merged": (b"""
+#ifdef WITH_BOUND
+#include "uwsgi_bound.h"
+#endif
+#ifdef WITH_ALIGNED
+#include "uwsgi_aligned.h"
+#endif
+#ifdef WITH_FEAT_FIRST
+#include "uwsgi_feat2.h"
+#endif
+#ifdef UNUSED_PROTO
+int uwsgi_unused_proto(void);
+#endif
+extern int uwsgi_slots[];
+extern long uwsgi_counter;
+#pragma pack(push, 1)
+#include "uwsgi_common2.h"
+#pragma pack(pop)
+struct uwsgi_m { struct uwsgi_common2 common; char pad[__alignof__(uwsgi_counter)]; long n;
+    __typeof__(uwsgi_slots) slots; };
+""", ["-DWITH_BOUND", "-DWITH_ALIGNED", "-DWITH_FEAT_FIRST", ""]),
+    # A header's attribute that only code generation reads: without it the toggled compile
+    # fails (-Werror=return-type is a middle-end warning), a syntax-only compile passes.
+    "a header's attribute code generation needs": (b"""
+#ifdef WITH_NORETURN
+#include "uwsgi_noreturn.h"
+#endif
+#ifdef UNUSED_PROTO
+int uwsgi_unused_proto(void);
+#endif
+void uwsgi_die(void);
+struct uwsgi_m { int a; };
+int uwsgi_checked(int a) { if (a) return 1; uwsgi_die(); }
+""", ["-Werror=return-type -DWITH_NORETURN"]),
 }
 EXTRA_HEADERS = {
     # uwsgi_feat.h reads uwsgi_common.h first: without it, uwsgi_common.h is read at uwsgi.h's own #include.
@@ -306,6 +343,11 @@ EXTRA_HEADERS = {
     "uwsgi_common.h": b"#ifndef UWSGI_COMMON_H\n#define UWSGI_COMMON_H\nstruct uwsgi_common { long c;\n"
                       b"#if defined(FEAT_COMMON) && defined(UWSGI_FEAT_SEEN)\n  int feat;\n#endif\n};\n#endif\n",
     "uwsgi_byvalue.h": b"struct uwsgi_byval { int v; };\n",
+    "uwsgi_bound.h": b"extern int uwsgi_slots[9];\n",
+    "uwsgi_aligned.h": b"extern long uwsgi_counter __attribute__((aligned(64)));\n",
+    "uwsgi_feat2.h": b'#include "uwsgi_common2.h"\n',
+    "uwsgi_common2.h": b"#ifndef UWSGI_COMMON2_H\n#define UWSGI_COMMON2_H\nstruct uwsgi_common2 { char a; long b; };\n#endif\n",
+    "uwsgi_noreturn.h": b"void uwsgi_die(void) __attribute__((noreturn));\n",
     "uwsgi_extra.h": b"#ifdef SYSLIKE\ntypedef int uwsgi_syslike_t;\n#endif\n",
     "uwsgi_extra2.h": b"typedef long extra_t;\n",
     "uwsgi_pragma.h": b"#pragma pack(1)\n",
