@@ -372,27 +372,6 @@ def test_text_rules_answer_as_the_full_method(tmp_path: Path, case: str, machine
     assert any(one.layout_macros for one in answers) and any(one.neutral_macros for one in answers)
 
 
-@pytest.mark.parametrize(("cflags", "toggle", "expected"), [
-    ("-DWITH_FEAT", "-Wp,-UWITH_FEAT", layout_text.CHECK),  # uwsgi_feat.h away, uwsgi_common.h read later
-    ("-DWITH_FEAT -DFEAT_COMMON", "-Wp,-UWITH_FEAT", layout_text.COMPILE),  # read later, it reads otherwise
-    ("-DWITH_BYVALUE -DUSE_BYVALUE", "-Wp,-UWITH_BYVALUE", layout_text.CHECK),  # then uwsgi_m does not compile
-    ("-DWITH_LATE_PACK", "-Wp,-UWITH_LATE_PACK", layout_text.COMPILE),  # a #pragma taken away
-    ("", "-Wp,-DWITH_FEAT", layout_text.COMPILE),  # headers added
-])
-def test_headers_taken_away_or_moved_are_settled_by_a_syntax_check(tmp_path: Path, cflags: str, toggle: str, expected: str):
-    header = SYNTHETIC["headers taken away or moved"][0]
-    (tmp_path / "uwsgi.h").write_bytes(header)
-    for name, text in EXTRA_HEADERS.items():
-        (tmp_path / name).write_bytes(text)
-    (tmp_path / "tu.c").write_text(TU)
-
-    def text(*flags: str) -> layout_text.Text:
-        result = run_compiler([*compiler(), "-I.", *shell_words(cflags), *flags, "-E", "tu.c"], cwd=tmp_path)
-        return layout_text.split(result.stdout)
-
-    assert layout_text.verdict(text(), text(toggle)) == expected
-
-
 def _dwarf_members(obj: Path) -> dict[str, list[str]]:
     """The member names DWARF gives each named struct and union of uwsgi.h."""
     found = {}

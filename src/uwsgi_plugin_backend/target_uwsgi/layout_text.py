@@ -25,19 +25,11 @@ both compiles gets another DWARF layout. ``verdict`` compares the two texts
   type only a feature's header declares). A syntax-only compile of the
   toggled text decides: it compiles, neutral; it fails, relevant (the full
   method's compile runs the same front end on the same text, and fails too).
-- ``CHECK`` too: the toggled text is the base's with whole headers taken away
-  or moved later (each from the line marker that enters it to the one that
-  leaves it, none holding a #pragma, none uwsgi.h), every other line the same:
-  ``#ifdef UWSGI_UUID / #include <uuid/uuid.h>`` takes uuid.h away, and
-  sys/time.h, which uuid.h read first, is read at its next #include. A moved
-  header's lines must be the same where it is read now. What stays means what
-  it meant, or no longer compiles: a name only those headers declared (a
-  typedef, an enumerator, a complete struct used by value or in sizeof) is an
-  error where they are missing; behind a pointer, a struct is laid out as a
-  pointer either way; only a #pragma (pack) changes the layout of what
-  follows it; and every line that a macro of theirs could have changed is
-  the same.
-- ``COMPILE``: anything else, as the full method does.
+- ``COMPILE``: anything else, as the full method does. Headers taken away
+  or read later (``#ifdef UWSGI_UUID / #include <uuid/uuid.h>``) are among
+  it: what stays may compile and yet mean less (a redeclaration loses the
+  bound or the alignment the header gave it, a header read later lands under
+  a #pragma pack, an attribute only code generation reads goes).
 
 Text from other files (system headers) is compared whole, blank lines aside,
 and so is the order of files entered with their flags (a system header's
@@ -83,7 +75,6 @@ class Text:
     files: list[str]  # each file entered or returned to, with its flags (3: a system header, warnings off)
     own: str  # uwsgi.h's text
     sure: bool  # False: a form the tokens above do not read (a raw string): no rule applies
-    source: str  # the whole text, as gcc -E gave it
 
     @functools.cached_property
     def unit_set(self) -> set[tuple[str, ...]]:
@@ -125,8 +116,7 @@ def split(text: bytes) -> Text:
         own.append(f"\n\0{len(others) - 1}\n")
     own_text = "".join(own)
     tokens = [DIGRAPHS.get(token, token) for token in TOKEN.findall(own_text)]
-    return Text(_units(tokens), others, files, own_text, 'R"' not in own_text or RAW_STRING.search(own_text) is None,
-                source)
+    return Text(_units(tokens), others, files, own_text, 'R"' not in own_text or RAW_STRING.search(own_text) is None)
 
 
 def _units(tokens: list[str]) -> list[tuple[str, ...]]:
@@ -352,7 +342,7 @@ def verdict(base: Text, toggled: Text) -> str:
         if members is not None and other is not None and members != other:
             return RELEVANT
     if base.others != toggled.others or base.files != toggled.files:
-        return CHECK if headers_moved(base.source, toggled.source) else COMPILE
+        return COMPILE
     if [unit for unit in base.units if unit in in_toggled] != [unit for unit in toggled.units if unit in in_base]:
         return COMPILE
     others = "\0".join(base.others)
@@ -368,64 +358,3 @@ def verdict(base: Text, toggled: Text) -> str:
             return COMPILE
         tags.append(tag)
     return CHECK if added or any(tags) else NEUTRAL
-
-
-def _lines(text: str) -> list[str | tuple[str, ...]]:
-    """A gcc -E text as its non-blank lines, with each line marker that enters a file as
-    ("enter", file, flags) and each that returns to one as ("return", file); markers that
-    only number lines are left out (they change when lines before them go)."""
-    out: list[str | tuple[str, ...]] = []
-    for line in text.split("\n"):
-        if not line or line.isspace():
-            continue
-        marker = MARKER.match(line) if line[0] == "#" else None
-        if marker is None:
-            out.append(line)
-            continue
-        flags = marker.group(2).split()
-        if "1" in flags:
-            out.append(("enter", marker.group(1), *flags))
-        elif "2" in flags:
-            out.append(("return", marker.group(1)))
-    return out
-
-
-def _block_end(lines: list[str | tuple[str, ...]], start: int) -> int:
-    """The index of the marker that leaves the header entered at ``start``; -1 when none does."""
-    depth = 0
-    for index in range(start, len(lines)):
-        line = lines[index]
-        if isinstance(line, tuple):
-            depth += 1 if line[0] == "enter" else -1
-            if depth == 0:
-                return index
-    return -1
-
-
-def headers_moved(base: str, toggled: str) -> bool:
-    """Whether ``toggled`` is ``base`` with whole headers (not uwsgi.h, without a #pragma)
-    taken away or moved later (one whose first #include went is read at its next one),
-    and nothing else changed."""
-    one, other = _lines(base), _lines(toggled)
-    gone: list[tuple] = []  # the headers taken away, and each header they read, as their lines
-    index = place = 0
-    while index < len(one) or place < len(other):
-        if index < len(one) and place < len(other) and one[index] == other[place]:
-            index, place = index + 1, place + 1
-            continue
-        if place < len(other) and isinstance(other[place], tuple) and other[place][0] == "enter":
-            end = _block_end(other, place)
-            if end > 0 and tuple(other[place:end]) in gone:  # one taken away earlier, read here
-                gone.remove(tuple(other[place:end]))
-                place = end + 1
-                continue
-        if index >= len(one) or not isinstance(one[index], tuple) or one[index][0] != "enter":
-            return False
-        end = _block_end(one, index)
-        if end < 0 or os.path.basename(one[index][1][1:-1]) == "uwsgi.h" \
-                or any(isinstance(line, str) and line.lstrip().startswith("#") for line in one[index:end]):
-            return False  # a #pragma (pack, GCC visibility ...) would act elsewhere, or not at all
-        gone += [tuple(one[start:_block_end(one, start)]) for start in range(index, end)
-                 if isinstance(one[start], tuple) and one[start][0] == "enter"]
-        index = end + 1
-    return True

@@ -26,11 +26,10 @@ toggled texts of most candidates come from one instrumented preprocessing
 (target_uwsgi.layout_trace), the others' from gcc -E each (half a compile);
 what a toggled text and the base's prove (target_uwsgi.layout_text: the
 same tokens, other member names in a struct of uwsgi.h, only prototypes
-taken away or added, only whole headers taken away or read later, the last
-two with a syntax-only compile) settles most candidates, and a feature
-macro that switches an #include and a struct's members is relevant from the
-trace alone (its partial text); the rest are compiled as above, and the base
-with them, only when one is.
+taken away or added, the last with a syntax-only compile) settles most
+candidates, and a feature macro that switches an #include and a struct's
+members is relevant from the trace alone (its partial text); the rest are
+compiled as above, and the base with them, only when one is.
 """
 
 from __future__ import annotations
@@ -275,11 +274,12 @@ def learn_fully(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compile
 def _learn_uncached(elf_part: str, dot_h: bytes, cflags: str, kit_dir: Path, compiler: list[str],
                     by_text: bool) -> tuple[LearnedAbi, dict]:
     with tempfile.TemporaryDirectory(prefix="uwsgi-abi-") as tmp, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=1) as aside:
         work = Path(tmp)
         flags = shell_words(cflags)
         sizes = pool.submit(_sizes, compiler, flags, kit_dir, work)
-        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work, pool, by_text)
+        fields, why = _learn(compiler, flags, cflags, dot_h, kit_dir, work, pool, aside, by_text)
         entry = {"fields": fields, "sizes": sizes.result(), "why": why}
     return LearnedAbi(platform=f"{elf_part} {entry['sizes']}", **fields), entry
 
@@ -317,24 +317,33 @@ def _header_names(paths: list[str]) -> list[str]:
 
 
 class _Base:
-    """The base compile and its layouts, made once and only when a toggle needs them: a
-    toggle its text settles needs neither."""
+    """The base compile and its layouts, made once and only when a toggle is compiled
+    (on a worker of its own, beside that toggle's compile): a toggle its text settles
+    needs neither."""
 
-    def __init__(self, compiler: list[str], flags: list[str], kit_dir: Path, obj: Path) -> None:
-        self.compiler, self.flags, self.kit_dir, self.obj = compiler, flags, kit_dir, obj
+    def __init__(self, compiler: list[str], flags: list[str], kit_dir: Path, obj: Path,
+                 aside: concurrent.futures.Executor) -> None:
+        self.compiler, self.flags, self.kit_dir, self.obj, self.aside = compiler, flags, kit_dir, obj, aside
         self._lock = threading.Lock()
-        self._bytes: bytes | None = None
+        self._bytes: concurrent.futures.Future[bytes] | None = None
         self._layouts: dict[str, str] | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._bytes is None:
+                self._bytes = self.aside.submit(self._compile)
+
+    def _compile(self) -> bytes:
+        error = compile_source(self.compiler, self.flags, self.kit_dir, TU, self.obj)
+        if error:
+            raise uncompilable(error)
+        return debug_bytes(self.obj)
 
     def changed(self, obj: Path) -> list[str]:
         """The types of uwsgi.h that ``obj`` lays out otherwise."""
-        with self._lock:
-            if self._bytes is None:
-                error = compile_source(self.compiler, self.flags, self.kit_dir, TU, self.obj)
-                if error:
-                    raise uncompilable(error)
-                self._bytes = debug_bytes(self.obj)
-        if debug_bytes(obj) == self._bytes:
+        self.start()
+        assert self._bytes is not None
+        if debug_bytes(obj) == self._bytes.result():
             return []
         with self._lock:
             if self._layouts is None:
@@ -348,12 +357,13 @@ def uncompilable(error: str) -> BackendError:
 
 
 def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit_dir: Path, work: Path,
-           pool: concurrent.futures.Executor, by_text: bool) -> tuple[dict, dict[str, list[str]]]:
+           pool: concurrent.futures.Executor, aside: concurrent.futures.Executor,
+           by_text: bool) -> tuple[dict, dict[str, list[str]]]:
     """LearnedAbi's fields but the platform, and for each relevant candidate the
     types it changes (or why it counts)."""
     source = work / "tu.c"
     source.write_text(TU)
-    base = _Base(compiler, flags, kit_dir, work / "base.o")
+    base = _Base(compiler, flags, kit_dir, work / "base.o", aside)
     consulted_run = pool.submit(_consulted, compiler, flags, kit_dir, source)
     base_text = _preprocess(compiler, flags, kit_dir, source)
     if base_text is None:
@@ -402,6 +412,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
                     return None
                 return ["(the toggled text does not compile)"]
         obj = work / f"toggle-{index}.o"
+        base.start()
         error = compile_source(compiler, toggled, kit_dir, TU, obj)
         return ["(the toggled compile failed)"] if error else (base.changed(obj) or None)
 
