@@ -416,11 +416,14 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         error = compile_source(compiler, toggled, kit_dir, TU, obj)
         return ["(the toggled compile failed)"] if error else (base.changed(obj) or None)
 
-    reasons = list(pool.map(settle, enumerate(toggles.items())))
+    # The candidates the trace gave no text go first: they are preprocessed, often compiled,
+    # and the last of them would otherwise keep the other worker waiting at the end.
+    items = sorted(enumerate(toggles.items()), key=lambda item: item[1][0] in traced or item[1][0] in partial)
+    reasons = list(pool.map(settle, items))
     error = base_error.result()
     if error:
         raise uncompilable(error)
-    why = {candidate: reason for candidate, reason in zip(toggles, reasons) if reason is not None}
+    why = {candidate: reason for (_, (candidate, _)), reason in zip(items, reasons) if reason is not None}
     fields = {
         "layout_macros": sorted({macro[2:] for macro in toggles if macro in why}),
         "neutral_macros": {macro[2:]: defines.get(macro[2:]) for macro in toggles if macro not in why},
