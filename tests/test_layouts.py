@@ -335,8 +335,21 @@ void uwsgi_die(void);
 struct uwsgi_m { int a; };
 int uwsgi_checked(int a) { if (a) return 1; uwsgi_die(); }
 """, ["-Werror=return-type -DWITH_NORETURN"]),
+    # CFLAGS that name the language and a header to read first: the syntax-only compiles of
+    # preprocessed text must not preprocess it again (and read that header twice).
+    "a header the CFLAGS include": (b"""
+struct uwsgi_s { struct uwsgi_pre p; int b;
+#ifdef WITH_B2
+    int b2;
+#endif
+};
+#ifdef WITH_PROTO
+int uwsgi_proto(void);
+#endif
+""", ["-x c -include uwsgi_pre.h -DWITH_B2"]),
 }
 EXTRA_HEADERS = {
+    "uwsgi_pre.h": b"struct uwsgi_pre { int a; };\n",
     # uwsgi_feat.h reads uwsgi_common.h first: without it, uwsgi_common.h is read at uwsgi.h's own #include.
     "uwsgi_feat.h": b'#define UWSGI_FEAT_SEEN 1\n#include "uwsgi_common.h"\nstruct uwsgi_feat_s { int a; };\n'
                     b"typedef int uwsgi_feat_t;\n",

@@ -370,7 +370,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         raise uncompilable(compile_source(compiler, flags, kit_dir, TU, work / "base.o")
                            or "the preprocessor failed, the compiler did not")
     # Whether uwsgi.h compiles with the CFLAGS at all: a syntax-only compile of its text.
-    base_error = pool.submit(_syntax_error, compiler, flags, base_text, work / "base.i")
+    base_error = pool.submit(_syntax_error, compiler, flags, kit_dir, base_text, work / "base.i")
     base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
     consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
@@ -408,7 +408,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
             if found == layout_text.RELEVANT:
                 return ["(a struct of uwsgi.h has other members)"]
             if found == layout_text.CHECK:
-                if _compiles(compiler, flags, text, work / f"toggle-{index}.i"):
+                if _syntax_error(compiler, flags, kit_dir, text, work / f"toggle-{index}.i") is None:
                     return None
                 return ["(the toggled text does not compile)"]
         obj = work / f"toggle-{index}.o"
@@ -433,15 +433,12 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     return fields, why
 
 
-def _compiles(compiler: list[str], flags: list[str], text: bytes, path: Path) -> bool:
-    return _syntax_error(compiler, flags, text, path) is None
-
-
-def _syntax_error(compiler: list[str], flags: list[str], text: bytes, path: Path) -> str | None:
+def _syntax_error(compiler: list[str], flags: list[str], kit_dir: Path, text: bytes, path: Path) -> str | None:
     """What a syntax-only compile of a preprocessed text says (declarations only change
-    here); None when it compiles."""
+    here); None when it compiles. ``-x cpp-output`` after the CFLAGS: their own -x c
+    would preprocess the text again (and -include a header twice)."""
     path.write_bytes(text)
-    result = run_compiler([*compiler, *flags, "-fsyntax-only", str(path)])
+    result = run_compiler([*compiler, *flags, "-x", "cpp-output", "-fsyntax-only", str(path)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip()
                                                 or f"exit status {result.returncode}")
 
