@@ -74,6 +74,7 @@ def test_a_macro_tested_by_value_while_undefined_is_learned(tmp_path: Path, mach
     assert "UNUSED_BY_VALUE" in learned.neutral_macros
 
 
+WIDE = b"struct uwsgi_w { int w;\n#ifdef UWSGI_WIDE\n    int wide;\n#endif\n};\n"  # a macro that counts
 # Each header below has macros that change a layout by one way only, and macros the text
 # rules settle without a compile; each is learned with the CFLAGS listed (macros defined
 # there are toggled off, the others on).
@@ -347,6 +348,72 @@ struct uwsgi_s { struct uwsgi_pre p; int b;
 int uwsgi_proto(void);
 #endif
 """, ["-x c -include uwsgi_pre.h -DWITH_B2"]),
+    # A feature's group with directives (#include, #define) and a struct's members under the
+    # same macro: the directives may change what the struct's groups read, so its text with
+    # only those groups exchanged (the trace's partial text) may have other members where the
+    # toggled compile has the same layout, or no such struct at all. UWSGI_FX is neutral in
+    # each (UWSGI_WIDE counts).
+    "a feature's macro names a member": (b"""
+#ifdef UWSGI_FX
+#include <stddef.h>
+#define UWSGI_FX_FIELD b
+#endif
+struct uwsgi_s { int a;
+#ifdef UWSGI_FX
+    int UWSGI_FX_FIELD;
+#else
+    int b;
+#endif
+};
+""" + WIDE, ["", "-DUWSGI_FX"]),
+    "a feature's header's macro names a member": (b"""
+#ifdef UWSGI_FX
+#include "uwsgi_fx.h"
+#endif
+struct uwsgi_s { int a;
+#ifdef UWSGI_FX
+    int UWSGI_FX_FIELD;
+#else
+    int b;
+#endif
+};
+""" + WIDE, ["", "-DUWSGI_FX"]),
+    "a struct whose start the feature's group holds": (b"""
+#ifdef UWSGI_FX
+#include <stddef.h>
+struct uwsgi_s { int a;
+#else
+struct uwsgi_other { int a;
+#endif
+#ifdef UWSGI_FX
+    int b;
+#endif
+};
+""" + WIDE, ["", "-DUWSGI_FX"]),
+    "a struct under a macro the feature's group defines": (b"""
+#ifdef UWSGI_FX
+#include <stddef.h>
+#define UWSGI_HAVE_S 1
+#endif
+#ifdef UWSGI_HAVE_S
+struct uwsgi_s { int a;
+#ifdef UWSGI_FX
+    int b;
+#endif
+};
+#endif
+""" + WIDE, ["-DUWSGI_FX"]),
+    "a member's condition reads a macro the feature's group defines": (b"""
+#ifdef UWSGI_FX
+#include <stddef.h>
+#define UWSGI_NO_B 1
+#endif
+struct uwsgi_s { int a;
+#if defined(UWSGI_FX) && !defined(UWSGI_NO_B)
+    int b;
+#endif
+};
+""" + WIDE, [""]),
 }
 EXTRA_HEADERS = {
     "uwsgi_pre.h": b"struct uwsgi_pre { int a; };\n",
@@ -365,6 +432,7 @@ EXTRA_HEADERS = {
     "uwsgi_extra2.h": b"typedef long extra_t;\n",
     "uwsgi_pragma.h": b"#pragma pack(1)\n",
     "uwsgi_unused.h": b"struct uwsgi_unused { int a; };\nint uwsgi_unused_count(struct uwsgi_unused *);\n",
+    "uwsgi_fx.h": b"#define UWSGI_FX_FIELD b\n",
 }
 
 
