@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from uwsgi_plugin_backend.errors import BackendError
 from uwsgi_plugin_backend.runtime_api import platform_of, read_flags, shell_words
 from uwsgi_plugin_backend.target_uwsgi import layout_text, layout_trace
 from uwsgi_plugin_backend.target_uwsgi.compiler import compiler, run_compiler
@@ -696,3 +697,26 @@ def test_a_first_build_says_it_learns_once(tmp_path: Path, capfd, machine):
     assert "first build for this uwsgi.h and CFLAGS" in line and "cached afterwards in " in line
     learn(PLATFORM, HEADER, "-DFOO", tmp_path, compiler(), machine.cache_dir)
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.unlearned
+def test_a_uwsgi_h_only_code_generation_refuses_is_an_error(tmp_path: Path, machine):
+    """uwsgi.h passes a syntax-only compile, but its code does not assemble: the base
+    compile fails, and so would a plugin's. Both methods say so, whichever toggles
+    their text settles (here every one: FOO a member, BAR a prototype)."""
+    header = b"""
+struct uwsgi_s { int a;
+#ifdef FOO
+    int b;
+#endif
+};
+#ifdef BAR
+int uwsgi_bar(void);
+#endif
+void uwsgi_bad(void) { __asm__("uwsgi_not_an_instruction"); }
+"""
+    (tmp_path / "uwsgi.h").write_bytes(header)
+    with pytest.raises(BackendError, match="cannot compile uwsgi.h with the binary's CFLAGS"):
+        learn_fully(PLATFORM, header, "-I. -O2", tmp_path, compiler())
+    with pytest.raises(BackendError, match="cannot compile uwsgi.h with the binary's CFLAGS"):
+        learn(PLATFORM, header, "-I. -O2", tmp_path, compiler(), machine.cache_dir)
