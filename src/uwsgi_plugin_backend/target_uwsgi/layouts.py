@@ -59,7 +59,8 @@ LAYOUT_FORMAT = "layout-4"  # bump when what is compared changes: old cache entr
 TU = '#include "uwsgi.h"\n'
 # Linked (-shared -nostdlib; the text has no code), not -c: the linker applies the debug
 # sections' relocations, which pyelftools does 4-5x slower than reading the types.
-DEBUG_FLAGS = ["-g", "-gno-record-gcc-switches", "-fno-eliminate-unused-debug-types", "-shared", "-nostdlib"]
+LINK_FLAGS = ["-shared", "-nostdlib"]
+DEBUG_FLAGS = ["-g", "-gno-record-gcc-switches", "-fno-eliminate-unused-debug-types", *LINK_FLAGS]
 # Programs that run another compiler: their own file does not identify it.
 COMPILER_WRAPPERS = {"ccache", "sccache", "distcc", "icecc", "buildcache"}
 # Sections whose bytes hold every type the compile described: equal bytes, equal layouts.
@@ -369,8 +370,11 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     if base_text is None:
         raise uncompilable(compile_source(compiler, flags, kit_dir, TU, work / "base.o")
                            or "the preprocessor failed, the compiler did not")
-    # Whether uwsgi.h compiles with the CFLAGS at all: a syntax-only compile of its text.
-    base_error = pool.submit(_syntax_error, compiler, flags, kit_dir, base_text, work / "base.i")
+    # Whether uwsgi.h compiles with the CFLAGS at all: its text compiled and linked as the base
+    # compile is, but without debug information (its cost): code generation and the assembler
+    # refuse what a syntax-only compile passes (an asm, -Werror=return-type), and the full
+    # method's toggles fail then too.
+    base_error = pool.submit(_syntax_error, compiler, flags, kit_dir, base_text, work / "base.i", True)
     base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
     consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
@@ -433,12 +437,15 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     return fields, why
 
 
-def _syntax_error(compiler: list[str], flags: list[str], kit_dir: Path, text: bytes, path: Path) -> str | None:
+def _syntax_error(compiler: list[str], flags: list[str], kit_dir: Path, text: bytes, path: Path,
+                  link: bool = False) -> str | None:
     """What a syntax-only compile of a preprocessed text says (declarations only change
-    here); None when it compiles. ``-x cpp-output`` after the CFLAGS: their own -x c
-    would preprocess the text again (and -include a header twice)."""
+    here), or with ``link`` a compile linked as the base's; None when it compiles.
+    ``-x cpp-output`` after the CFLAGS: their own -x c would preprocess the text again
+    (and -include a header twice)."""
     path.write_bytes(text)
-    result = run_compiler([*compiler, *flags, "-x", "cpp-output", "-fsyntax-only", str(path)], cwd=kit_dir)
+    how = [*LINK_FLAGS, "-o", str(path.with_suffix(".so"))] if link else ["-fsyntax-only"]
+    result = run_compiler([*compiler, *flags, "-x", "cpp-output", *how, str(path)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip()
                                                 or f"exit status {result.returncode}")
 
