@@ -280,8 +280,8 @@ struct uwsgi_m { struct uwsgi_feat_s *feat; struct uwsgi_common common;
     long l; };
 """, ["-DWITH_FEAT -DWITH_BYVALUE -DUSE_BYVALUE -DWITH_LATE_PACK", "-DWITH_FEAT -DFEAT_COMMON"]),
     # A toggle that switches a group with an #include and one of a struct's members: relevant
-    # without gcc -E (the struct has other members); but not for a struct that goes with the
-    # #include's group itself (UWSGI_FEATX: only the base has uwsgi_featx, nothing to compare).
+    # (the struct has other members); but not for a struct that goes with the #include's
+    # group itself (UWSGI_FEATX: only the base has uwsgi_featx, nothing to compare).
     "a feature's header and its members": (b"""
 #ifdef UWSGI_FEATX
 #include "uwsgi_byvalue.h"
@@ -351,9 +351,9 @@ int uwsgi_proto(void);
 """, ["-x c -include uwsgi_pre.h -DWITH_B2"]),
     # A feature's group with directives (#include, #define) and a struct's members under the
     # same macro: the directives may change what the struct's groups read, so its text with
-    # only those groups exchanged (the trace's partial text) may have other members where the
-    # toggled compile has the same layout, or no such struct at all. UWSGI_FX is neutral in
-    # each (UWSGI_WIDE counts).
+    # only those groups exchanged (the partial text the trace once gave, #24) may have other
+    # members where the toggled compile has the same layout, or no such struct at all.
+    # UWSGI_FX is neutral in each (UWSGI_WIDE counts).
     "a feature's macro names a member": (b"""
 #ifdef UWSGI_FX
 #include <stddef.h>
@@ -519,43 +519,16 @@ def _traced_as_preprocessed(dot_h: bytes, cflags: str, kit_dir: Path, work: Path
     defines = read_flags(cflags)[0]
     toggles = candidate_toggles(cflags, dot_h)
     candidates = {key: (key[2:], defines.get(key[2:])) for key in toggles}
-    base = layout_text.split(base_text)
-    traced, partials = layout_trace.toggled_texts(compiler(), flags, kit_dir, work, dot_h, candidates,
-                                                  [path for path in read if Path(path).name != "uwsgi.h"], base_text,
-                                                  base, undefined_first)
+    traced = layout_trace.toggled_texts(compiler(), flags, kit_dir, work, dot_h, candidates,
+                                        [path for path in read if Path(path).name != "uwsgi.h"], base_text,
+                                        layout_text.split(base_text), undefined_first)
     for key, text in traced.items():
         real = _preprocess(compiler(), toggles[key], kit_dir, source)
         assert layout_text.same(layout_text.split(text), layout_text.split(real)), key
-    # A partial text whose struct has other members: the real toggled text's has too.
-    for key, text in partials.items():
-        if layout_text.verdict(base, layout_text.split(text)) == layout_text.RELEVANT:
-            real = _preprocess(compiler(), toggles[key], kit_dir, source)
-            assert real is not None and layout_text.verdict(base, layout_text.split(real)) == layout_text.RELEVANT, key
     return sorted(traced)
 
 
 
-def test_a_toggle_that_switches_an_include_too_gets_a_partial_text(tmp_path: Path):
-    """The struct rule settles UWSGI_FEATY from the trace's partial text; UWSGI_FEATX, whose
-    struct goes with its #include's group, gets none (that struct is in one compile only)."""
-    header = SYNTHETIC["a feature's header and its members"][0]
-    (tmp_path / "uwsgi.h").write_bytes(header)
-    for name, text in EXTRA_HEADERS.items():
-        (tmp_path / name).write_bytes(text)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "tu.c").write_text(TU)
-    cflags = "-I. -DUWSGI_FEATX -DUWSGI_FEATY"
-    flags = shell_words(cflags)
-    base_text = _preprocess(compiler(), flags, tmp_path, work / "tu.c")
-    _, read, undefined_first = _consulted(compiler(), flags, tmp_path, work / "tu.c")
-    base = layout_text.split(base_text)
-    candidates = {key: (key[2:], "1") for key in ("-DUWSGI_FEATX", "-DUWSGI_FEATY")}
-    traced, partials = layout_trace.toggled_texts(compiler(), flags, tmp_path, work, header, candidates,
-                                                  [path for path in read if Path(path).name != "uwsgi.h"], base_text,
-                                                  base, undefined_first)
-    assert traced == {} and sorted(partials) == ["-DUWSGI_FEATY"]
-    assert layout_text.verdict(base, layout_text.split(partials["-DUWSGI_FEATY"])) == layout_text.RELEVANT
 
 TRACE_HEADER = b"""
 #include "uwsgi_trace_extra.h"

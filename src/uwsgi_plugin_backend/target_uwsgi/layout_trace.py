@@ -38,15 +38,6 @@ toggled run makes of it. A toggle that switches a group with a directive
 across its ends (its parentheses do not balance, it starts with "(" or ends
 with a name), is left to the preprocessor.
 
-A toggle that also switches a group with directives gets no text, but the
-text-only groups it switches outside those still tell something: the base
-text with only them exchanged (``partial``) is handed back, and a struct of
-uwsgi.h whose member names differ there makes the candidate relevant
-(layout_text's member rule; learn compiles nothing for it). Taken as given:
-the names in those groups are not macros that the groups with directives
-define otherwise; were one, the candidate would count relevant where the
-full method might find it neutral, the safe side (a refusal, not a crash).
-
 The run must reproduce the base text exactly once its instrumentation is
 taken out, with every mark on a line of its own (none eaten by a macro call)
 and made once: else nothing is traced. uwsgi.h with #include_next, #line,
@@ -87,7 +78,6 @@ class Line:
 @dataclasses.dataclass
 class Chain:
     number: int
-    parent: int | None  # the chain a group of which holds this one
     groups: list[tuple[Line, str, list[int]]] = dataclasses.field(default_factory=list)  # directive, condition, lines
 
 
@@ -129,7 +119,7 @@ def chains(lines: list[Line]) -> tuple[list[Chain], dict[int, Chain]] | None:
         if stack and line.directive not in ("elif", "else", "endif"):
             stack[-1].groups[-1][2].append(index)
         if line.directive in ("if", "ifdef", "ifndef"):
-            chain = Chain(len(found), stack[-1].number if stack else None)
+            chain = Chain(len(found))
             found.append(chain)
             stack.append(chain)
         if line.directive in ("if", "ifdef", "ifndef", "elif", "else"):
@@ -165,10 +155,9 @@ def _aliased(condition: str, names: set[str], toggled: str | None = None) -> str
 
 def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Path, dot_h: bytes,
                   candidates: dict[str, tuple[str, str | None]], headers: list[str], base_text: bytes,
-                  base: layout_text.Text, undefined_first: set[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+                  base: layout_text.Text, undefined_first: set[str]) -> dict[str, bytes]:
     """Candidate ("-DX", "+DX") -> its toggled text, for the candidates this can
-    trace; and candidate -> its partial text, for those that also switch groups with
-    directives (see the module's doc). ``candidates`` gives each macro and its value in the base (None: undefined);
+    trace. ``candidates`` gives each macro and its value in the base (None: undefined);
     ``headers`` the paths of the other files the base compile reads (as gcc -MD lists them, run
     in ``kit_dir``); ``base_text`` the base's gcc -E output (of ``work/tu.c``, which includes
     uwsgi.h), ``base`` that text split; ``undefined_first`` the macros its gcc -dU (or -Wundef)
@@ -177,11 +166,11 @@ def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Pa
     kit_path = next((match.group(1) for match in layout_text.MARKER.finditer(base_text.decode("latin-1"))
                      if match.group(1).endswith('/uwsgi.h"')), None)  # as gcc spells it: "./uwsgi.h" with -I.
     if UNTRACEABLE.search(source) or kit_path is None or "-I-" in flags:
-        return {}, {}
+        return {}
     lines = logical_lines(source)
     structure = chains(lines)
     if structure is None:
-        return {}, {}
+        return {}
     found, at = structure
     names = {macro for macro, _ in candidates.values()}
     pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names))) + r")\b")
@@ -191,7 +180,7 @@ def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Pa
     try:  # or in another file (as a part of a longer name too)
         others = "\n".join((kit_dir / path).read_text(errors="replace") for path in headers)  # relative: to kit_dir
     except OSError:
-        return {}, {}
+        return {}
     elsewhere = {name for name in names if name in others}
     names -= elsewhere
     traced = {key: value for key, value in candidates.items() if value[0] in names}
@@ -201,18 +190,16 @@ def toggled_texts(compiler: list[str], flags: list[str], kit_dir: Path, work: Pa
                and value[0] not in undefined_first} if not any("-Werror" in flag or "-pedantic-errors" in flag
                                                                for flag in flags) else {}
     if not traced and not watched:
-        return {}, {}
+        return {}
     output = _run(compiler, flags, kit_dir, work, lines, found, at, traced, names, kit_path, watched)
     if output is None:
-        return {}, {}
+        return {}
     text, used = output
-    made = _texts(text, found, traced, base, base_text)
-    if made is None:
-        return {}, {}
-    texts, partials = made
-    return ({**{key: value for key, value in texts.items() if traced[key][0] not in used},
-             **{key: base_text for key in watched}},
-            {key: value for key, value in partials.items() if traced[key][0] not in used})
+    texts = _texts(text, found, traced, base, base_text)
+    if texts is None:
+        return {}
+    return {**{key: value for key, value in texts.items() if traced[key][0] not in used},
+            **{key: base_text for key in watched}}
 
 
 def _run(compiler: list[str], flags: list[str], kit_dir: Path, work: Path, lines: list[Line], found: list[Chain],
@@ -288,9 +275,8 @@ def _self_contained(group: list[Line]) -> bool:
 
 
 def _texts(text: str, found: list[Chain], traced: dict[str, tuple[str, str | None]], base: layout_text.Text,
-           base_text: bytes) -> tuple[dict[str, bytes], dict[str, bytes]] | None:
-    """The toggled texts and the partial ones, from the instrumented run's output; None
-    when it does not hold."""
+           base_text: bytes) -> dict[str, bytes] | None:
+    """The toggled texts, from the instrumented run's output; None when it does not hold."""
     marks = list(MARK.finditer(text))
     once = [match.group(1) for match in marks if match.group(1) != "altend"]
     if len(marks) != text.count(PREFIX) or len(once) != len(set(once)):
@@ -323,10 +309,8 @@ def _texts(text: str, found: list[Chain], traced: dict[str, tuple[str, str | Non
     if not layout_text.same(layout_text.split(_cut(text, cuts).encode("latin-1")), base):
         return None  # the copy does not preprocess as uwsgi.h does
     results: dict[str, bytes] = {}
-    partials: dict[str, bytes] = {}
     for key, (macro, _) in traced.items():
-        edits: dict[int, tuple[int, int, str]] = {}
-        with_directives: set[int] = set()
+        edits = []
         for chain in found:
             if chain.number not in spans or not any(_named(condition, {macro}) for _, condition, _ in chain.groups):
                 continue  # not reached, or not testing the macro
@@ -335,27 +319,12 @@ def _texts(text: str, found: list[Chain], traced: dict[str, tuple[str, str | Non
             if now == was:
                 continue
             if any(group is not None and f"{chain.number}_{group}" not in alts for group in (was, now)):
-                with_directives.add(chain.number)  # it switches a group with directives: left to the preprocessor
-                continue
+                break  # it switches a group with directives: left to the preprocessor
             start, end = spans[chain.number]
-            edits[chain.number] = (start, end, alts[f"{chain.number}_{now}"] if now is not None else "")
-        if not with_directives:
-            results[key] = _cut(text, cuts + list(edits.values())).encode("latin-1") if edits else base_text
-            continue
-        outside = [edit for number, edit in edits.items() if not _inside(found, number, with_directives)]
-        if outside:
-            partials[key] = _cut(text, cuts + outside).encode("latin-1")
-    return results, partials
-
-
-def _inside(found: list[Chain], number: int, chains: set[int]) -> bool:
-    """Whether chain ``number`` lies in a group of one of ``chains``."""
-    parent = found[number].parent
-    while parent is not None:
-        if parent in chains:
-            return True
-        parent = found[parent].parent
-    return False
+            edits.append((start, end, alts[f"{chain.number}_{now}"] if now is not None else ""))
+        else:
+            results[key] = _cut(text, cuts + edits).encode("latin-1") if edits else base_text
+    return results
 
 
 def _cut(text: str, cuts: list[tuple[int, int, str]]) -> str:

@@ -27,9 +27,8 @@ toggled texts of most candidates come from one instrumented preprocessing
 what a toggled text and the base's prove (target_uwsgi.layout_text: the
 same tokens, other member names in a struct of uwsgi.h, only prototypes
 taken away or added, the last with a syntax-only compile) settles most
-candidates, and a feature macro that switches an #include and a struct's
-members is relevant from the trace alone (its partial text); the rest are
-compiled as above, and the base with them, only when one is.
+candidates; the rest are compiled as above, and the base with them, only
+when one is.
 """
 
 from __future__ import annotations
@@ -381,13 +380,12 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     toggles = candidate_toggles(cflags, dot_h)
     defines = read_flags(cflags)[0]
     traced: dict[str, bytes] = {}
-    partial: dict[str, bytes] = {}
     if base_split is not None:  # the texts one instrumented run gives
         untried = {candidate: (candidate[2:], defines.get(candidate[2:])) for candidate in toggles
                    if candidate.startswith("+D") or candidate[2:] in consulted_set}
-        traced, partial = layout_trace.toggled_texts(compiler, flags, kit_dir, work, dot_h, untried,
-                                                     [path for path in read if os.path.basename(path) != "uwsgi.h"],
-                                                     base_text, base_split, undefined_first)
+        traced = layout_trace.toggled_texts(compiler, flags, kit_dir, work, dot_h, untried,
+                                            [path for path in read if os.path.basename(path) != "uwsgi.h"],
+                                            base_text, base_split, undefined_first)
 
     def settle(item: tuple[int, tuple[str, list[str]]]) -> list[str] | None:
         """Why the candidate counts; None when it is neutral."""
@@ -397,9 +395,6 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
         # value: those are preprocessed).
         if candidate.startswith("-D") and candidate[2:] not in consulted_set:
             return None
-        if base_split is not None and candidate in partial \
-                and layout_text.verdict(base_split, layout_text.split(partial[candidate])) == layout_text.RELEVANT:
-            return ["(a struct of uwsgi.h has other members)"]
         text = traced.get(candidate) or _preprocess(compiler, toggled, kit_dir, source)
         if text == base_text:
             return None
