@@ -348,7 +348,10 @@ struct uwsgi_s { struct uwsgi_pre p; int b;
 #ifdef WITH_PROTO
 int uwsgi_proto(void);
 #endif
-""", ["-x c -include uwsgi_pre.h -DWITH_B2"]),
+#ifdef WITH_ALIAS
+void uwsgi_aliased(void) __attribute__((alias("uwsgi_nowhere")));
+#endif
+""", ["-x c -include uwsgi_pre.h -DWITH_B2"]),  # +DWITH_ALIAS: only code generation refuses the alias
     # A feature's group with directives (#include, #define) and a struct's members under the
     # same macro: the directives may change what the struct's groups read, so its text with
     # only those groups exchanged (the partial text the trace once gave, #24) may have other

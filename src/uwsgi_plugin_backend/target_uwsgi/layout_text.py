@@ -22,9 +22,9 @@ both compiles gets another DWARF layout. ``verdict`` compares the two texts
   compiles and lays out as before.
 - ``CHECK``: the same, but prototypes are added too (or one taken away names a
   tag): no layout can change, but the new declarations may not compile (a
-  type only a feature's header declares). A syntax-only compile of the
-  toggled text decides: it compiles, neutral; it fails, relevant (the full
-  method's compile runs the same front end on the same text, and fails too).
+  type only a feature's header declares). A compile of the toggled text
+  (linked as the full method's, without debug information) decides: it
+  compiles, neutral; it fails, relevant, as the full method's compile fails.
 - ``COMPILE``: anything else, as the full method does. Headers taken away
   or read later (``#ifdef UWSGI_UUID / #include <uuid/uuid.h>``) are among
   it: what stays may compile and yet mean less (a redeclaration loses the

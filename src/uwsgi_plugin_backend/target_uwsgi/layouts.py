@@ -26,7 +26,7 @@ toggled texts of most candidates come from one instrumented preprocessing
 (target_uwsgi.layout_trace), the others' from gcc -E each (half a compile);
 what a toggled text and the base's prove (target_uwsgi.layout_text: the
 same tokens, other member names in a struct of uwsgi.h, only prototypes
-taken away or added, the last with a syntax-only compile) settles most
+taken away or added, the last with a compile without debug information) settles most
 candidates; the rest are compiled as above, and the base with them, only
 when one is.
 """
@@ -373,7 +373,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     # compile is, but without debug information (its cost): code generation and the assembler
     # refuse what a syntax-only compile passes (an asm, -Werror=return-type), and the full
     # method's toggles fail then too.
-    base_error = pool.submit(_syntax_error, compiler, flags, kit_dir, base_text, work / "base.i", True)
+    base_error = pool.submit(_text_compile_error, compiler, flags, kit_dir, base_text, work / "base.i")
     base_split = layout_text.split(base_text) if by_text and layout_text.readable(flags) else None
     consulted, read, undefined_first = consulted_run.result()
     consulted_set = set(consulted)
@@ -407,7 +407,9 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
             if found == layout_text.RELEVANT:
                 return ["(a struct of uwsgi.h has other members)"]
             if found == layout_text.CHECK:
-                if _syntax_error(compiler, flags, kit_dir, text, work / f"toggle-{index}.i") is None:
+                # Compiled and linked as the full method's toggle, without debug information: an
+                # attribute only code generation reads (alias) fails there, not in a syntax check.
+                if _text_compile_error(compiler, flags, kit_dir, text, work / f"toggle-{index}.i") is None:
                     return None
                 return ["(the toggled text does not compile)"]
         obj = work / f"toggle-{index}.o"
@@ -417,7 +419,7 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
 
     # The candidates the trace gave no text go first: they are preprocessed, often compiled,
     # and the last of them would otherwise keep the other worker waiting at the end.
-    items = sorted(enumerate(toggles.items()), key=lambda item: item[1][0] in traced or item[1][0] in partial)
+    items = sorted(enumerate(toggles.items()), key=lambda item: item[1][0] in traced)
     reasons = list(pool.map(settle, items))
     error = base_error.result()
     if error:
@@ -432,15 +434,13 @@ def _learn(compiler: list[str], flags: list[str], cflags: str, dot_h: bytes, kit
     return fields, why
 
 
-def _syntax_error(compiler: list[str], flags: list[str], kit_dir: Path, text: bytes, path: Path,
-                  link: bool = False) -> str | None:
-    """What a syntax-only compile of a preprocessed text says (declarations only change
-    here), or with ``link`` a compile linked as the base's; None when it compiles.
-    ``-x cpp-output`` after the CFLAGS: their own -x c would preprocess the text again
-    (and -include a header twice)."""
+def _text_compile_error(compiler: list[str], flags: list[str], kit_dir: Path, text: bytes, path: Path) -> str | None:
+    """What compiling a preprocessed text says, linked as the base compile is but without
+    debug information (its cost); None when it compiles. ``-x cpp-output`` after the
+    CFLAGS: their own -x c would preprocess the text again (and -include a header twice)."""
     path.write_bytes(text)
-    how = [*LINK_FLAGS, "-o", str(path.with_suffix(".so"))] if link else ["-fsyntax-only"]
-    result = run_compiler([*compiler, *flags, "-x", "cpp-output", *how, str(path)], cwd=kit_dir)
+    result = run_compiler([*compiler, *flags, "-x", "cpp-output", *LINK_FLAGS, "-o", str(path.with_suffix(".so")),
+                           str(path)], cwd=kit_dir)
     return None if result.returncode == 0 else (result.stderr.decode(errors="replace").strip()
                                                 or f"exit status {result.returncode}")
 
